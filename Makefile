@@ -1,0 +1,62 @@
+# Everything runs from the project's own virtual environment, built from the lock files.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+
+.PHONY: help install install-dev run test lint typecheck schema schema-check lock clean
+
+help:
+	@echo "make run     install pinned dependencies, migrate and serve on http://$(HOST):$(PORT)/graphql"
+	@echo "make test    install pinned dev dependencies; run ruff, mypy and the whole test suite"
+	@echo "make schema  regenerate schema.graphql from the code"
+	@echo "make lock    re-resolve requirements/*.txt from pyproject.toml"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+# The project itself is installed without build isolation, so its build backend
+# comes pinned from requirements/build.txt like everything else.
+$(VENV)/.installed-main: requirements/main.txt requirements/build.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/main.txt -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV)/.installed-dev: requirements/dev.txt requirements/build.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@ $(VENV)/.installed-main
+
+install: $(VENV)/.installed-main
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/gql-app serve --host $(HOST) --port $(PORT)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n auto --cov --cov-report=term
+
+schema: install-dev
+	$(BIN)/strawberry export-schema gql_app.api.schema:schema --output schema.graphql
+
+lock: install-dev
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+		--generate-hashes --output-file requirements/main.txt
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+		--generate-hashes --extra dev --output-file requirements/dev.txt
+	echo "hatchling" | $(BIN)/uv pip compile - --quiet --universal --python-version 3.11 \
+		--generate-hashes --output-file requirements/build.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

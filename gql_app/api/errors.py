@@ -1,0 +1,161 @@
+"""The one place where domain errors and unexpected exceptions become GraphQL errors."""
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from enum import Enum, auto
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.utils.str_converters import to_camel_case
+
+from gql_app.api.error_codes import ErrorCode
+from gql_app.errors import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    InputValidationError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+logger = logging.getLogger("gql_app.errors")
+
+INTERNAL_ERROR_MESSAGE = "Internal server error"
+
+_VARIABLE_ERROR = re.compile(r"^Variable '\$(?P<name>\w+)'")
+
+_DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
+    AuthenticationError: ErrorCode.UNAUTHENTICATED,
+    PermissionDeniedError: ErrorCode.FORBIDDEN,
+    NotFoundError: ErrorCode.NOT_FOUND,
+    ConflictError: ErrorCode.CONFLICT,
+    InputValidationError: ErrorCode.BAD_USER_INPUT,
+}
+
+
+class _Stage(Enum):
+    PARSE = auto()
+    VALIDATE = auto()
+    EXECUTE = auto()
+
+
+def domain_error_code(error: DomainError) -> ErrorCode:
+    for error_type in type(error).__mro__:
+        code = _DOMAIN_CODES.get(error_type)
+        if code is not None:
+            return code
+    return ErrorCode.INTERNAL_SERVER_ERROR
+
+
+class ErrorMapping(SchemaExtension):
+    """Gives every error an ``extensions.code`` and masks anything unexpected."""
+
+    def __init__(self) -> None:
+        self._stage = _Stage.PARSE
+
+    def on_parse(self) -> Iterator[None]:
+        self._stage = _Stage.PARSE
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        self._stage = _Stage.VALIDATE
+        yield
+
+    def on_execute(self) -> Iterator[None]:
+        self._stage = _Stage.EXECUTE
+        yield
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self._map(error) for error in errors]  # type: ignore[union-attr]
+
+    def _map(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, DomainError):
+            return self._domain(error, original)
+        if error.extensions and "code" in error.extensions:
+            return error
+        # graphql-core's own errors (syntax, validation, variable coercion) wrap
+        # nothing or another GraphQLError; any other exception is unexpected.
+        if original is None or isinstance(original, GraphQLError):
+            code = self._document_error_code(error)
+            if code is ErrorCode.BAD_USER_INPUT:
+                return _with_extensions(error, _variable_error_extensions(error))
+            if code is not None:
+                return _with_extensions(error, {"code": code})
+        return self._internal(error)
+
+    def _document_error_code(self, error: GraphQLError) -> ErrorCode | None:
+        if self._stage is _Stage.PARSE:
+            return ErrorCode.GRAPHQL_PARSE_FAILED
+        if self._stage is _Stage.VALIDATE:
+            return ErrorCode.GRAPHQL_VALIDATION_FAILED
+        if error.path is None:
+            # Raised before any field ran: variables that do not fit their types
+            # are the client's input; anything else is about the operation itself.
+            if _VARIABLE_ERROR.match(error.message):
+                return ErrorCode.BAD_USER_INPUT
+            return ErrorCode.GRAPHQL_VALIDATION_FAILED
+        return None
+
+    @staticmethod
+    def _domain(error: GraphQLError, original: DomainError) -> GraphQLError:
+        extensions: dict[str, Any] = {"code": domain_error_code(original)}
+        if isinstance(original, InputValidationError):
+            extensions["fields"] = [
+                {"field": to_camel_case(problem.field), "message": problem.message}
+                for problem in original.fields
+            ]
+        return GraphQLError(
+            original.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions=extensions,
+        )
+
+    @staticmethod
+    def _internal(error: GraphQLError) -> GraphQLError:
+        request_id = uuid.uuid4().hex
+        exception = error.original_error or error
+        logger.error(
+            "Unexpected error (request id %s) at %s",
+            request_id,
+            ".".join(str(part) for part in error.path or ()) or "<operation>",
+            exc_info=(type(exception), exception, exception.__traceback__),
+        )
+        return GraphQLError(
+            INTERNAL_ERROR_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR, "requestId": request_id},
+        )
+
+
+def _with_extensions(error: GraphQLError, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={**(error.extensions or {}), **extensions},
+    )
+
+
+def _variable_error_extensions(error: GraphQLError) -> dict[str, Any]:
+    match = _VARIABLE_ERROR.match(error.message)
+    assert match is not None, "only called for variable errors"
+    return {
+        "code": ErrorCode.BAD_USER_INPUT,
+        "fields": [{"field": match["name"], "message": error.message}],
+    }

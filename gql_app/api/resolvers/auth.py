@@ -1,0 +1,47 @@
+from typing import Annotated
+
+import strawberry
+
+from gql_app.api.context import Info
+from gql_app.api.inputs import LoginInput, RegisterInput
+from gql_app.api.permissions import IsAuthenticated
+from gql_app.api.types import AuthPayload, UserType
+from gql_app.services import auth as auth_service
+
+
+@strawberry.type
+class AuthQuery:
+    @strawberry.field(description="The signed-in account.", permission_classes=[IsAuthenticated])
+    async def me(self, info: Info) -> UserType:
+        viewer = await info.context.viewer()
+        return UserType.from_model(viewer.user)
+
+
+@strawberry.type
+class AuthMutation:
+    @strawberry.mutation(description="Create an account. Sign in afterwards with `login`.")
+    async def register(
+        self,
+        info: Info,
+        input: Annotated[RegisterInput, strawberry.argument(description="The new account.")],
+    ) -> UserType:
+        async with info.context.db() as session:
+            user = await auth_service.register(session=session, data=input.to_domain())
+        return UserType.from_model(user)
+
+    @strawberry.mutation(
+        description="Sign in; starts a session and returns its access and refresh tokens."
+    )
+    async def login(
+        self,
+        info: Info,
+        input: Annotated[LoginInput, strawberry.argument(description="The credentials.")],
+    ) -> AuthPayload:
+        async with info.context.db() as session:
+            issued = await auth_service.login(
+                session=session,
+                settings=info.context.settings,
+                credentials=input.to_domain(),
+                client=info.context.client_info(),
+            )
+        return AuthPayload.from_tokens(issued)

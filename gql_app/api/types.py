@@ -1,0 +1,93 @@
+from datetime import datetime
+from typing import Self
+
+import strawberry
+
+from gql_app.models import User as UserModel
+from gql_app.services.auth import IssuedTokens
+from gql_app.services.users import UserPage
+
+
+@strawberry.type(name="User", description="A registered account.")
+class UserType:
+    id: strawberry.ID = strawberry.field(description="Stable identifier (a UUID).")
+    email: str = strawberry.field(description="Email address, lowercased.")
+    full_name: str | None = strawberry.field(description="Display name, if given.")
+    is_active: bool = strawberry.field(description="Whether the account may sign in.")
+    is_superuser: bool = strawberry.field(description="Whether the account administers others.")
+    is_verified: bool = strawberry.field(description="Whether the email address was confirmed.")
+    created_at: datetime = strawberry.field(description="When the account was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When the account last changed (UTC).")
+
+    @classmethod
+    def from_model(cls, user: UserModel) -> Self:
+        return cls(
+            id=strawberry.ID(str(user.id)),
+            email=user.email,
+            full_name=user.full_name,
+            is_active=user.is_active,
+            is_superuser=user.is_superuser,
+            is_verified=user.is_verified,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+@strawberry.type(description="Tokens issued by a successful sign-in.")
+class AuthPayload:
+    access_token: str = strawberry.field(
+        description="Short-lived JWT to send as 'Authorization: Bearer <token>'."
+    )
+    refresh_token: str = strawberry.field(
+        description="Opaque long-lived token for this session; keep it secret."
+    )
+    token_type: str = strawberry.field(description="Always 'Bearer'.")
+    expires_in: int = strawberry.field(description="Seconds until the access token expires.")
+    user: UserType = strawberry.field(description="The signed-in account.")
+
+    @classmethod
+    def from_tokens(cls, issued: IssuedTokens) -> Self:
+        return cls(
+            access_token=issued.access_token,
+            refresh_token=issued.refresh_token,
+            token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
+            expires_in=issued.expires_in,
+            user=UserType.from_model(issued.user),
+        )
+
+
+@strawberry.type(description="Where a page sits in a connection (Relay cursor connections).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="Whether more items follow this page.")
+    has_previous_page: bool = strawberry.field(description="Whether items precede this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item, if any.")
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last item, if any; pass it as 'after' for the next page."
+    )
+
+
+@strawberry.type(description="A user with its position in the listing.")
+class UserEdge:
+    cursor: str = strawberry.field(description="Opaque position of this user in the listing.")
+    node: UserType = strawberry.field(description="The user.")
+
+
+@strawberry.type(description="One page of users, oldest first.")
+class UserConnection:
+    edges: list[UserEdge] = strawberry.field(description="The users on this page.")
+    page_info: PageInfo = strawberry.field(description="Pagination state of this page.")
+    total_count: int = strawberry.field(description="Users matching the filter, on all pages.")
+
+    @classmethod
+    def from_page(cls, page: UserPage) -> Self:
+        edges = [UserEdge(cursor=e.cursor, node=UserType.from_model(e.user)) for e in page.edges]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
+        )

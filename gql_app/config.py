@@ -1,0 +1,75 @@
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+MIN_SECRET_KEY_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = "development"
+    database_url: str = "sqlite+aiosqlite:///./gql_app.db"
+    secret_key: SecretStr | None = None
+    # Where development keeps its generated secret, so tokens survive restarts.
+    secret_key_file: Path = Path(".gql_app_secret")
+
+    access_token_expire_seconds: int = Field(default=15 * 60, gt=0)
+    refresh_token_expire_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    jwt_issuer: str = "gql-app"
+    jwt_audience: str = "gql-app"
+
+    first_superuser_email: str | None = None
+    first_superuser_password: SecretStr | None = None
+
+    graphiql: bool | None = None
+    migrate_on_start: bool = True
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _resolve_secret_key(self) -> Self:
+        if self.environment != "production":
+            if self.secret_key is None:
+                self.secret_key = SecretStr(_local_development_secret(self.secret_key_file))
+            return self
+        if self.secret_key is None:
+            raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
+        if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes when "
+                "ENVIRONMENT=production"
+            )
+        return self
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        if self.graphiql is not None:
+            return self.graphiql
+        return self.environment != "production"
+
+    @property
+    def signing_key(self) -> str:
+        assert self.secret_key is not None, "resolved by the validator"
+        return self.secret_key.get_secret_value()
+
+
+def _local_development_secret(path: Path) -> str:
+    if path.exists():
+        stored = path.read_text().strip()
+        if len(stored.encode()) >= MIN_SECRET_KEY_BYTES:
+            return stored
+    generated = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(generated)
+    return generated
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

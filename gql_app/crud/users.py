@@ -1,0 +1,99 @@
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.models import User
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    email: str
+    password_hash: str
+    full_name: str | None = None
+    is_active: bool = True
+    is_superuser: bool = False
+    is_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    search: str | None = None
+    is_active: bool | None = None
+    is_superuser: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserPosition:
+    """Where a user sits in the listing order: the keyset a page continues after."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+async def get_by_id(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_by_email(*, session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == email))
+    return result.scalar_one_or_none()
+
+
+async def create(*, session: AsyncSession, data: NewUser) -> User:
+    user = User(
+        email=data.email,
+        password_hash=data.password_hash,
+        full_name=data.full_name,
+        is_active=data.is_active,
+        is_superuser=data.is_superuser,
+        is_verified=data.is_verified,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_password_hash(*, session: AsyncSession, user: User, password_hash: str) -> None:
+    user.password_hash = password_hash
+    await session.flush()
+
+
+def _filter_conditions(user_filter: UserFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if user_filter.search:
+        conditions.append(
+            or_(
+                User.email.icontains(user_filter.search, autoescape=True),
+                User.full_name.icontains(user_filter.search, autoescape=True),
+            )
+        )
+    if user_filter.is_active is not None:
+        conditions.append(User.is_active.is_(user_filter.is_active))
+    if user_filter.is_superuser is not None:
+        conditions.append(User.is_superuser.is_(user_filter.is_superuser))
+    return conditions
+
+
+async def list_page(
+    *,
+    session: AsyncSession,
+    user_filter: UserFilter,
+    limit: int,
+    after: UserPosition | None = None,
+) -> Sequence[User]:
+    conditions = _filter_conditions(user_filter)
+    if after is not None:
+        conditions.append(tuple_(User.created_at, User.id) > tuple_(after.created_at, after.id))
+    query = select(User).where(*conditions).order_by(User.created_at, User.id).limit(limit)
+    result = await session.execute(query)
+    return result.scalars().all()
+
+
+async def count(*, session: AsyncSession, user_filter: UserFilter) -> int:
+    query = select(func.count()).select_from(User).where(*_filter_conditions(user_filter))
+    result = await session.execute(query)
+    return result.scalar_one()

@@ -1,0 +1,51 @@
+"""Domain errors raised by services; the API layer maps each to a GraphQL error code."""
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    default_message = "Request failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class AuthenticationError(DomainError):
+    default_message = "Authentication required"
+
+
+class InvalidCredentialsError(AuthenticationError):
+    default_message = "Invalid credentials"
+
+
+class PermissionDeniedError(DomainError):
+    default_message = "You are not allowed to do this"
+
+
+class NotFoundError(DomainError):
+    default_message = "Not found"
+
+
+class ConflictError(DomainError):
+    default_message = "Conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class InputValidationError(DomainError):
+    default_message = "Invalid input"
+
+    def __init__(self, fields: list[FieldError], message: str | None = None) -> None:
+        if not fields:
+            raise ValueError("an input validation error names at least one field")
+        self.fields = fields
+        super().__init__(message or fields[0].message)
+
+    @classmethod
+    def single(cls, field: str, message: str) -> "InputValidationError":
+        return cls([FieldError(field=field, message=message)])

@@ -1,0 +1,72 @@
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+
+from gql_app.api.context import Context, get_context
+from gql_app.api.schema import schema
+from gql_app.config import Settings, get_settings
+from gql_app.db import create_engine, create_session_factory, database_answers
+from gql_app.logging_config import configure_logging
+from gql_app.migrations import upgrade_to_head
+from gql_app.services import users as users_service
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await upgrade_to_head(engine)
+        await _ensure_first_superuser(app, settings)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="gql-app",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+
+    graphql_router: GraphQLRouter[Context, None] = GraphQLRouter(
+        schema,
+        context_getter=get_context,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+    )
+    app.include_router(graphql_router, prefix="/graphql")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        if await database_answers(app.state.engine):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+
+    return app
+
+
+async def _ensure_first_superuser(app: FastAPI, settings: Settings) -> None:
+    if not settings.first_superuser_email or settings.first_superuser_password is None:
+        return
+    async with app.state.session_factory() as session:
+        await users_service.ensure_superuser(
+            session=session,
+            email=settings.first_superuser_email,
+            password=settings.first_superuser_password.get_secret_value(),
+        )

@@ -1,0 +1,33 @@
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gql_app.models.base import Base, UTCDateTime, UUIDPrimaryKeyMixin, utc_now
+
+if TYPE_CHECKING:
+    from gql_app.models.user import User
+
+
+class AuthSession(UUIDPrimaryKeyMixin, Base):
+    """One signed-in device: its refresh token (hashed) and the access tokens naming it."""
+
+    __tablename__ = "auth_sessions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    refresh_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
+    ip_address: Mapped[str | None] = mapped_column(String(45), default=None)
+
+    user: Mapped["User"] = relationship(back_populates="sessions")
+
+    def is_usable(self, *, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now

@@ -1,0 +1,22 @@
+"""NIST SP 800-63B style password rules: length, not composition; no guessable passwords."""
+
+from zxcvbn import zxcvbn
+
+MIN_LENGTH = 12
+MAX_LENGTH = 128
+# zxcvbn's score 3 means "safely unguessable" (about 10^8 guesses or more).
+MIN_STRENGTH_SCORE = 3
+
+
+def password_problem(password: str, *, email: str, full_name: str | None = None) -> str | None:
+    """Why the password is unacceptable, or None when it is fine."""
+    if len(password) < MIN_LENGTH:
+        return f"Password must be at least {MIN_LENGTH} characters long"
+    if len(password) > MAX_LENGTH:
+        return f"Password must be at most {MAX_LENGTH} characters long"
+    if password.strip().casefold() == email.casefold():
+        return "Password must not be the same as the email address"
+    user_inputs = [email, email.partition("@")[0], *(full_name.split() if full_name else [])]
+    if zxcvbn(password, user_inputs=user_inputs)["score"] < MIN_STRENGTH_SCORE:
+        return "Password is too common or too easy to guess"
+    return None

@@ -1,0 +1,71 @@
+"""Access tokens: short-lived JWTs naming a session. Refresh tokens: opaque, stored hashed."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from gql_app.config import Settings
+from gql_app.errors import AuthenticationError
+
+ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "jti", "type", "iss", "aud"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+def create_access_token(
+    *, settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> str:
+    claims = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "type": ACCESS_TOKEN_TYPE,
+        "iat": now,
+        "exp": now + timedelta(seconds=settings.access_token_expire_seconds),
+        "jti": uuid.uuid4().hex,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+    }
+    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, *, settings: Settings) -> AccessTokenClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.signing_key,
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise AuthenticationError("Access token has expired") from error
+    except jwt.PyJWTError as error:
+        raise AuthenticationError("Invalid access token") from error
+    if claims["type"] != ACCESS_TOKEN_TYPE:
+        raise AuthenticationError("Invalid access token")
+    try:
+        return AccessTokenClaims(
+            user_id=uuid.UUID(claims["sub"]), session_id=uuid.UUID(claims["sid"])
+        )
+    except (TypeError, ValueError, AttributeError) as error:
+        raise AuthenticationError("Invalid access token") from error
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    # The token carries 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()

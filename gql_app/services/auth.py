@@ -1,0 +1,169 @@
+"""Registration, login and resolving who an access token belongs to."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.config import Settings
+from gql_app.crud import auth_sessions as sessions_crud
+from gql_app.crud import users as users_crud
+from gql_app.errors import (
+    AuthenticationError,
+    ConflictError,
+    FieldError,
+    InputValidationError,
+    InvalidCredentialsError,
+    PermissionDeniedError,
+)
+from gql_app.models import AuthSession, User
+from gql_app.models.base import utc_now
+from gql_app.security import tokens
+from gql_app.security.password_policy import MAX_LENGTH, password_problem
+from gql_app.security.passwords import hash_password, verify_against_dummy, verify_password
+from gql_app.services.validation import clean_full_name, normalize_email
+
+EMAIL_TAKEN = "An account with this email already exists"
+ACCOUNT_DISABLED = "This account is disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    email: str
+    password: str
+    full_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    email: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    user_agent: str | None = None
+    ip_address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    user: User
+    auth_session: AuthSession
+
+
+async def register(*, session: AsyncSession, data: Registration) -> User:
+    new_user = await _validated_new_user(data)
+    if await users_crud.get_by_email(session=session, email=new_user.email) is not None:
+        raise ConflictError(EMAIL_TAKEN)
+    user = await create_user_or_conflict(session=session, data=new_user)
+    await session.commit()
+    return user
+
+
+async def create_user_or_conflict(*, session: AsyncSession, data: users_crud.NewUser) -> User:
+    try:
+        return await users_crud.create(session=session, data=data)
+    except IntegrityError as error:
+        # A concurrent registration won the race for this email.
+        await session.rollback()
+        raise ConflictError(EMAIL_TAKEN) from error
+
+
+async def _validated_new_user(data: Registration) -> users_crud.NewUser:
+    problems: list[FieldError] = []
+    email = normalize_email(data.email)
+    if isinstance(email, FieldError):
+        problems.append(email)
+    full_name = clean_full_name(data.full_name)
+    if isinstance(full_name, FieldError):
+        problems.append(full_name)
+    policy_problem = password_problem(
+        data.password,
+        email=email if isinstance(email, str) else data.email,
+        full_name=full_name if isinstance(full_name, str) else None,
+    )
+    if policy_problem is not None:
+        problems.append(FieldError(field="password", message=policy_problem))
+    if problems:
+        raise InputValidationError(problems)
+    assert isinstance(email, str)
+    assert not isinstance(full_name, FieldError)
+    return users_crud.NewUser(
+        email=email, password_hash=await hash_password(data.password), full_name=full_name
+    )
+
+
+async def login(
+    *, session: AsyncSession, settings: Settings, credentials: Credentials, client: ClientInfo
+) -> IssuedTokens:
+    email = normalize_email(credentials.email)
+    if isinstance(email, FieldError):
+        raise InputValidationError([email])
+    if not credentials.password:
+        raise InputValidationError.single("password", "Password is required")
+    if len(credentials.password) > MAX_LENGTH:
+        raise InputValidationError.single(
+            "password", f"Password must be at most {MAX_LENGTH} characters long"
+        )
+
+    user = await users_crud.get_by_email(session=session, email=email)
+    if user is None:
+        await verify_against_dummy(credentials.password)
+        raise InvalidCredentialsError
+    verification = await verify_password(credentials.password, user.password_hash)
+    if not verification.valid:
+        raise InvalidCredentialsError
+    if not user.is_active:
+        raise PermissionDeniedError(ACCOUNT_DISABLED)
+    if verification.updated_hash is not None:
+        await users_crud.set_password_hash(
+            session=session, user=user, password_hash=verification.updated_hash
+        )
+
+    now = utc_now()
+    refresh_token = tokens.new_refresh_token()
+    auth_session = await sessions_crud.create(
+        session=session,
+        data=sessions_crud.NewAuthSession(
+            user_id=user.id,
+            refresh_token_hash=tokens.hash_refresh_token(refresh_token),
+            expires_at=now + timedelta(seconds=settings.refresh_token_expire_seconds),
+            user_agent=client.user_agent,
+            ip_address=client.ip_address,
+        ),
+    )
+    access_token = tokens.create_access_token(
+        settings=settings, user_id=user.id, session_id=auth_session.id, now=now
+    )
+    await session.commit()
+    return IssuedTokens(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=settings.access_token_expire_seconds,
+        user=user,
+    )
+
+
+async def authenticate(*, session: AsyncSession, settings: Settings, access_token: str) -> Viewer:
+    claims = tokens.decode_access_token(access_token, settings=settings)
+    found = await sessions_crud.get_with_user(session=session, session_id=claims.session_id)
+    if found is None:
+        raise AuthenticationError("Session not found")
+    auth_session, user = found
+    if auth_session.user_id != claims.user_id:
+        raise AuthenticationError("Invalid access token")
+    if not auth_session.is_usable(now=utc_now()):
+        raise AuthenticationError("Session has ended")
+    if not user.is_active:
+        raise PermissionDeniedError(ACCOUNT_DISABLED)
+    return Viewer(user=user, auth_session=auth_session)

@@ -1,0 +1,36 @@
+"""Opaque cursors for the users connection: the keyset position, base64url-encoded."""
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from gql_app.crud.users import UserPosition
+from gql_app.errors import InputValidationError
+
+INVALID_CURSOR = "Invalid cursor"
+
+
+def encode_cursor(position: UserPosition) -> str:
+    payload = json.dumps({"c": position.created_at.isoformat(), "i": str(position.id)})
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, field: str = "after") -> UserPosition:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        created_at = datetime.fromisoformat(payload["c"])
+        position_id = uuid.UUID(payload["i"])
+    except (
+        binascii.Error,
+        UnicodeError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ) as error:
+        raise InputValidationError.single(field, INVALID_CURSOR) from error
+    if created_at.tzinfo is None:
+        raise InputValidationError.single(field, INVALID_CURSOR)
+    return UserPosition(created_at=created_at, id=position_id)

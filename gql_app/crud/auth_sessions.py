@@ -41,7 +41,7 @@ async def get_with_user(
     row = (await session.execute(query)).one_or_none()
     if row is None:
         return None
-    return row.tuple()
+    return row[0], row[1]
 
 
 async def revoke(*, session: AsyncSession, auth_session: AuthSession, now: datetime) -> None:

@@ -1,5 +1,7 @@
 """NIST SP 800-63B style password rules: length, not composition; no guessable passwords."""
 
+import asyncio
+
 from zxcvbn import zxcvbn
 
 MIN_LENGTH = 12
@@ -17,6 +19,12 @@ def password_problem(password: str, *, email: str, full_name: str | None = None)
     if password.strip().casefold() == email.casefold():
         return "Password must not be the same as the email address"
     user_inputs = [email, email.partition("@")[0], *(full_name.split() if full_name else [])]
-    if zxcvbn(password, user_inputs=user_inputs)["score"] < MIN_STRENGTH_SCORE:
+    strength = zxcvbn(password, user_inputs=user_inputs, max_length=MAX_LENGTH)
+    if strength["score"] < MIN_STRENGTH_SCORE:
         return "Password is too common or too easy to guess"
     return None
+
+
+async def assess_password(password: str, *, email: str, full_name: str | None = None) -> str | None:
+    """password_problem() off the event loop: zxcvbn takes up to a few hundred ms on long input."""
+    return await asyncio.to_thread(password_problem, password, email=email, full_name=full_name)

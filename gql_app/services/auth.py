@@ -20,7 +20,7 @@ from gql_app.errors import (
 from gql_app.models import AuthSession, User
 from gql_app.models.base import utc_now
 from gql_app.security import tokens
-from gql_app.security.password_policy import MAX_LENGTH, password_problem
+from gql_app.security.password_policy import MAX_LENGTH, assess_password
 from gql_app.security.passwords import hash_password, verify_against_dummy, verify_password
 from gql_app.services.validation import clean_full_name, normalize_email
 
@@ -87,7 +87,7 @@ async def _validated_new_user(data: Registration) -> users_crud.NewUser:
     full_name = clean_full_name(data.full_name)
     if isinstance(full_name, FieldError):
         problems.append(full_name)
-    policy_problem = password_problem(
+    policy_problem = await assess_password(
         data.password,
         email=email if isinstance(email, str) else data.email,
         full_name=full_name if isinstance(full_name, str) else None,

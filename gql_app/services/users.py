@@ -10,7 +10,7 @@ from gql_app.crud import users as users_crud
 from gql_app.crud.users import UserFilter, UserPosition
 from gql_app.errors import ConflictError, FieldError, InputValidationError, NotFoundError
 from gql_app.models import User
-from gql_app.security.password_policy import password_problem
+from gql_app.security.password_policy import assess_password
 from gql_app.security.passwords import hash_password
 from gql_app.services.auth import create_user_or_conflict
 from gql_app.services.pagination import decode_cursor, encode_cursor
@@ -80,7 +80,7 @@ async def ensure_superuser(*, session: AsyncSession, email: str, password: str) 
         if not existing.is_superuser:
             logger.warning("First superuser email belongs to an ordinary account; left unchanged")
         return existing
-    problem = password_problem(password, email=normalized)
+    problem = await assess_password(password, email=normalized)
     if problem is not None:
         raise InputValidationError.single("password", problem)
     try:

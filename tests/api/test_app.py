@@ -1,0 +1,105 @@
+from pathlib import Path
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from gql_app.config import Settings
+from gql_app.db import create_engine
+from gql_app.main import create_app
+from gql_app.models import User
+from tests.conftest import TEST_SECRET
+from tests.factories import STRONG_PASSWORD
+from tests.graphql import LOGIN, GraphQLClient
+
+
+def file_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "secret_key": SecretStr(TEST_SECRET),
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
+        **overrides,
+    }
+    return Settings.model_validate(values)
+
+
+class TestHealth:
+    async def test_healthz_answers_without_the_database(self, client: AsyncClient) -> None:
+        response = await client.get("/healthz")
+
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+    async def test_readyz_answers_when_the_database_does(self, client: AsyncClient) -> None:
+        response = await client.get("/readyz")
+
+        assert response.status_code == 200
+
+    async def test_readyz_is_unavailable_when_the_database_is_not(
+        self, settings: Settings, tmp_path: Path
+    ) -> None:
+        app = create_app(settings)
+        await app.state.engine.dispose()
+        # A directory cannot be opened as a SQLite database file.
+        app.state.engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}")
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            response = await http.get("/readyz")
+        await app.state.engine.dispose()
+
+        assert response.status_code == 503
+        assert response.json() == {"status": "unavailable"}
+
+
+class TestGraphiQL:
+    async def test_served_in_development(self, client: AsyncClient) -> None:
+        response = await client.get("/graphql", headers={"Accept": "text/html"})
+
+        assert response.status_code == 200
+        assert "graphiql" in response.text.lower()
+
+    @pytest.mark.parametrize(
+        "overrides",
+        [{"graphiql": False}, {"environment": "production"}],
+    )
+    async def test_not_served_when_disabled_or_in_production(
+        self, tmp_path: Path, overrides: dict[str, object]
+    ) -> None:
+        app = create_app(file_settings(tmp_path, **overrides))
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            response = await http.get("/graphql", headers={"Accept": "text/html"})
+        await app.state.engine.dispose()
+
+        assert "graphiql" not in response.text.lower()
+        assert response.status_code == 404
+
+
+class TestStartup:
+    async def test_migrates_and_creates_the_first_superuser_idempotently(
+        self, tmp_path: Path
+    ) -> None:
+        settings = file_settings(
+            tmp_path,
+            first_superuser_email="Admin@Example.com",
+            first_superuser_password=SecretStr(STRONG_PASSWORD),
+        )
+        for _ in range(2):
+            app = create_app(settings)
+            async with app.router.lifespan_context(app):
+                async with app.state.session_factory() as session:
+                    users = (await session.scalars(select(User))).all()
+                transport = ASGITransport(app=app)
+                async with AsyncClient(transport=transport, base_url="http://t") as http:
+                    response = await GraphQLClient(http)(
+                        LOGIN,
+                        {"input": {"email": "admin@example.com", "password": STRONG_PASSWORD}},
+                    )
+
+            assert [(u.email, u.is_superuser) for u in users] == [("admin@example.com", True)]
+            assert response.errors == []
+
+    def test_production_refuses_a_missing_or_short_secret(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="SECRET_KEY"):
+            file_settings(tmp_path, environment="production", secret_key=None)
+        with pytest.raises(ValueError, match="at least 32 bytes"):
+            file_settings(tmp_path, environment="production", secret_key=SecretStr("short"))

@@ -1,0 +1,55 @@
+"""Test data builders. Hashes are computed once per password and process: argon2 is slow on purpose."""
+
+import itertools
+from functools import cache
+
+from pwdlib.hashers.bcrypt import BcryptHasher
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.models import User
+from gql_app.security.passwords import password_hash
+
+USER_PASSWORD = "TestPassword123!"
+ADMIN_PASSWORD = "AdminPassword123!"
+STRONG_PASSWORD = "correct horse battery staple"
+
+_sequence = itertools.count(1)
+
+
+@cache
+def hashed(password: str) -> str:
+    return password_hash.hash(password)
+
+
+@cache
+def bcrypt_hashed(password: str) -> str:
+    return BcryptHasher().hash(password)
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}{next(_sequence)}@example.com"
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str | None = None,
+    password: str = USER_PASSWORD,
+    password_hash_value: str | None = None,
+    full_name: str | None = None,
+    is_active: bool = True,
+    is_superuser: bool = False,
+    is_verified: bool = False,
+) -> User:
+    user = User(
+        email=(email or unique_email()).lower(),
+        password_hash=password_hash_value or hashed(password),
+        full_name=full_name,
+        is_active=is_active,
+        is_superuser=is_superuser,
+        is_verified=is_verified,
+    )
+    session.add(user)
+    await session.commit()
+    await session.refresh(user)
+    return user

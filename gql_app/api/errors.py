@@ -86,9 +86,9 @@ class ErrorMapping(SchemaExtension):
         if original is None or isinstance(original, GraphQLError):
             code = self._document_error_code(error)
             if code is ErrorCode.BAD_USER_INPUT:
-                return _with_extensions(error, _variable_error_extensions(error))
+                return _rebuilt(error, extensions=_variable_error_extensions(error))
             if code is not None:
-                return _with_extensions(error, {"code": code})
+                return _rebuilt(error, extensions={**(error.extensions or {}), "code": code})
         return self._internal(error)
 
     def _document_error_code(self, error: GraphQLError) -> ErrorCode | None:
@@ -112,14 +112,7 @@ class ErrorMapping(SchemaExtension):
                 {"field": to_camel_case(problem.field), "message": problem.message}
                 for problem in original.fields
             ]
-        return GraphQLError(
-            original.message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions=extensions,
-        )
+        return _rebuilt(error, message=original.message, extensions=extensions)
 
     @staticmethod
     def _internal(error: GraphQLError) -> GraphQLError:
@@ -131,24 +124,24 @@ class ErrorMapping(SchemaExtension):
             ".".join(str(part) for part in error.path or ()) or "<operation>",
             exc_info=(type(exception), exception, exception.__traceback__),
         )
-        return GraphQLError(
-            INTERNAL_ERROR_MESSAGE,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
+        return _rebuilt(
+            error,
+            message=INTERNAL_ERROR_MESSAGE,
             extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR, "requestId": request_id},
         )
 
 
-def _with_extensions(error: GraphQLError, extensions: dict[str, Any]) -> GraphQLError:
+def _rebuilt(
+    error: GraphQLError, *, extensions: dict[str, Any], message: str | None = None
+) -> GraphQLError:
+    """The same error at the same place, with a new message or extensions and no original."""
     return GraphQLError(
-        error.message,
+        message or error.message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={**(error.extensions or {}), **extensions},
+        extensions=extensions,
     )
 
 

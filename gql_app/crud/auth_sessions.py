@@ -1,5 +1,5 @@
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,13 +18,7 @@ class NewAuthSession:
 
 
 async def create(*, session: AsyncSession, data: NewAuthSession) -> AuthSession:
-    auth_session = AuthSession(
-        user_id=data.user_id,
-        refresh_token_hash=data.refresh_token_hash,
-        expires_at=data.expires_at,
-        user_agent=data.user_agent,
-        ip_address=data.ip_address,
-    )
+    auth_session = AuthSession(**asdict(data))
     session.add(auth_session)
     await session.flush()
     return auth_session

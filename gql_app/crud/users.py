@@ -1,6 +1,6 @@
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select, tuple_
@@ -44,14 +44,7 @@ async def get_by_email(*, session: AsyncSession, email: str) -> User | None:
 
 
 async def create(*, session: AsyncSession, data: NewUser) -> User:
-    user = User(
-        email=data.email,
-        password_hash=data.password_hash,
-        full_name=data.full_name,
-        is_active=data.is_active,
-        is_superuser=data.is_superuser,
-        is_verified=data.is_verified,
-    )
+    user = User(**asdict(data))
     session.add(user)
     await session.flush()
     return user

@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import getpass
-import os
 import sys
 from collections.abc import Sequence
 
@@ -52,7 +51,8 @@ def _create_superuser_command(args: argparse.Namespace) -> int:
     if not email:
         print("error: give --email or set FIRST_SUPERUSER_EMAIL", file=sys.stderr)
         return 2
-    password = os.environ.get(PASSWORD_ENV) or getpass.getpass("Password: ")
+    configured = settings.first_superuser_password
+    password = configured.get_secret_value() if configured else getpass.getpass("Password: ")
     try:
         asyncio.run(_create_superuser(settings, email, password))
     except DomainError as error:

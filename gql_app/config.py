@@ -34,17 +34,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Self:
-        if self.environment != "production":
-            if self.secret_key is None:
-                self.secret_key = SecretStr(_local_development_secret(self.secret_key_file))
-            return self
         if self.secret_key is None:
-            raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
+            if self.environment == "production":
+                raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
+            self.secret_key = SecretStr(_local_development_secret(self.secret_key_file))
+        # HS256 keys shorter than the hash output weaken every token, in any environment.
         if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
-            raise ValueError(
-                f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes when "
-                "ENVIRONMENT=production"
-            )
+            raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
         return self
 
     @property
@@ -66,6 +62,7 @@ def _local_development_secret(path: Path) -> str:
             return stored
     generated = secrets.token_urlsafe(48)
     path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(generated)
     return generated
 

@@ -1,4 +1,4 @@
-"""Test data builders. Hashes are computed once per password and process: argon2 is slow on purpose."""
+"""Test data builders. Hashes are computed once per password and process: argon2 is slow."""
 
 import itertools
 from functools import cache

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.models import User
@@ -80,7 +80,11 @@ async def list_page(
 ) -> Sequence[User]:
     conditions = _filter_conditions(user_filter)
     if after is not None:
-        conditions.append(tuple_(User.created_at, User.id) > tuple_(after.created_at, after.id))
+        # Bind the position with the columns' own types, so the timestamp is stored-form UTC.
+        position = tuple_(
+            literal(after.created_at, User.created_at.type), literal(after.id, User.id.type)
+        )
+        conditions.append(tuple_(User.created_at, User.id) > position)
     query = select(User).where(*conditions).order_by(User.created_at, User.id).limit(limit)
     result = await session.execute(query)
     return result.scalars().all()

@@ -10,6 +10,9 @@ from gql_app.models.base import Base, UTCDateTime, UUIDPrimaryKeyMixin, utc_now
 if TYPE_CHECKING:
     from gql_app.models.user import User
 
+USER_AGENT_MAX_LENGTH = 512
+IP_ADDRESS_MAX_LENGTH = 45
+
 
 class AuthSession(UUIDPrimaryKeyMixin, Base):
     """One signed-in device: its refresh token (hashed) and the access tokens naming it."""
@@ -24,8 +27,8 @@ class AuthSession(UUIDPrimaryKeyMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
-    ip_address: Mapped[str | None] = mapped_column(String(45), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX_LENGTH), default=None)
+    ip_address: Mapped[str | None] = mapped_column(String(IP_ADDRESS_MAX_LENGTH), default=None)
 
     user: Mapped["User"] = relationship(back_populates="sessions")
 

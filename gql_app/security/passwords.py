@@ -32,6 +32,10 @@ def _verify_and_update(password: str, hashed: str) -> VerifyResult:
         valid, updated_hash = password_hash.verify_and_update(password, hashed)
     except UnknownHashError:
         return VerifyResult(valid=False)
+    except ValueError:
+        # bcrypt 5 refuses passwords over 72 bytes instead of truncating them, so such a
+        # password cannot be the one behind a bcrypt hash.
+        return VerifyResult(valid=False)
     return VerifyResult(valid=valid, updated_hash=updated_hash)
 
 

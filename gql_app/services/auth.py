@@ -18,6 +18,7 @@ from gql_app.errors import (
     PermissionDeniedError,
 )
 from gql_app.models import AuthSession, User
+from gql_app.models.auth_session import IP_ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from gql_app.models.base import utc_now
 from gql_app.security import tokens
 from gql_app.security.password_policy import MAX_LENGTH, assess_password
@@ -138,8 +139,9 @@ async def login(
             user_id=user.id,
             refresh_token_hash=tokens.hash_refresh_token(refresh_token),
             expires_at=now + timedelta(seconds=settings.refresh_token_expire_seconds),
-            user_agent=client.user_agent,
-            ip_address=client.ip_address,
+            # Headers are client-controlled: keep what fits rather than fail the login.
+            user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
+            ip_address=client.ip_address[:IP_ADDRESS_MAX_LENGTH] if client.ip_address else None,
         ),
     )
     access_token = tokens.create_access_token(

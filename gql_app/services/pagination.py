@@ -23,13 +23,7 @@ def decode_cursor(cursor: str, *, field: str = "after") -> UserPosition:
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         created_at = datetime.fromisoformat(payload["c"])
         position_id = uuid.UUID(payload["i"])
-    except (
-        binascii.Error,
-        UnicodeError,
-        ValueError,
-        KeyError,
-        TypeError,
-    ) as error:
+    except (binascii.Error, UnicodeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise InputValidationError.single(field, INVALID_CURSOR) from error
     if created_at.tzinfo is None:
         raise InputValidationError.single(field, INVALID_CURSOR)

@@ -2,7 +2,7 @@
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +14,7 @@ from gql_app.security.password_policy import assess_password
 from gql_app.security.passwords import hash_password
 from gql_app.services.auth import create_user_or_conflict
 from gql_app.services.pagination import decode_cursor, encode_cursor
-from gql_app.services.validation import normalize_email
+from gql_app.services.validation import clean_search, normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,10 @@ async def list_users(
 ) -> UserPage:
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InputValidationError.single("first", f"first must be between 1 and {MAX_PAGE_SIZE}")
+    search = clean_search(user_filter.search)
+    if isinstance(search, FieldError):
+        raise InputValidationError([search])
+    user_filter = replace(user_filter, search=search)
     position = decode_cursor(after) if after is not None else None
     users = await users_crud.list_page(
         session=session, user_filter=user_filter, limit=first + 1, after=position

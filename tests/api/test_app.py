@@ -36,13 +36,11 @@ class TestHealth:
 
         assert response.status_code == 200
 
-    async def test_readyz_is_unavailable_when_the_database_is_not(
-        self, settings: Settings, tmp_path: Path
-    ) -> None:
+    async def test_readyz_is_unavailable_when_the_database_is_not(self, settings: Settings) -> None:
         app = create_app(settings)
         await app.state.engine.dispose()
-        # A directory cannot be opened as a SQLite database file.
-        app.state.engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}")
+        # Nothing listens on port 1, so every connection is refused at once.
+        app.state.engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
             response = await http.get("/readyz")
         await app.state.engine.dispose()

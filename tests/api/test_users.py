@@ -125,6 +125,21 @@ class TestUsers:
         assert emails(response.data) == expected
         assert response.data["users"]["totalCount"] == len(expected)
 
+    @pytest.mark.parametrize("search", ["a\x00b", "tab\there", "x" * 321])
+    async def test_unusable_search_text_is_bad_user_input(
+        self, gql: GraphQLClient, superuser_token: str, search: str
+    ) -> None:
+        response = await gql(USERS, {"filter": {"search": search}}, token=superuser_token)
+
+        assert response.error_fields() == ["search"]
+
+    async def test_blank_search_matches_everyone(
+        self, gql: GraphQLClient, superuser_token: str, test_user: User
+    ) -> None:
+        response = await gql(USERS, {"filter": {"search": "   "}}, token=superuser_token)
+
+        assert response.data["users"]["totalCount"] == 2
+
     @pytest.mark.parametrize("first", [0, -1, 101, 10_000])
     async def test_first_out_of_range_is_bad_user_input(
         self, gql: GraphQLClient, superuser_token: str, first: int

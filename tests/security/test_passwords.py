@@ -1,0 +1,96 @@
+import pytest
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from gql_app.security.passwords import (
+    VerifyResult,
+    _dummy_hash,
+    hash_password,
+    password_hash,
+    verify_against_dummy,
+    verify_password,
+)
+from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, hashed
+
+
+class TestHashPassword:
+    async def test_produces_an_argon2id_hash_that_verifies(self) -> None:
+        stored = await hash_password(STRONG_PASSWORD)
+
+        assert stored.startswith("$argon2id$")
+        assert STRONG_PASSWORD not in stored
+        assert password_hash.verify(STRONG_PASSWORD, stored) is True
+
+    async def test_salts_every_hash(self) -> None:
+        first = await hash_password(STRONG_PASSWORD)
+        second = await hash_password(STRONG_PASSWORD)
+
+        assert first != second
+
+    async def test_handles_non_ascii_passwords(self) -> None:
+        stored = await hash_password("pässwörd-ünïcødé-🔑")
+
+        assert (await verify_password("pässwörd-ünïcødé-🔑", stored)).valid is True
+        assert (await verify_password("passwort-unicode-🔑", stored)).valid is False
+
+
+class TestVerifyPassword:
+    async def test_correct_password_against_a_current_hash_needs_no_update(self) -> None:
+        result = await verify_password(USER_PASSWORD, hashed(USER_PASSWORD))
+
+        assert result == VerifyResult(valid=True, updated_hash=None)
+
+    async def test_wrong_password_is_invalid(self) -> None:
+        result = await verify_password("WrongPassword123!", hashed(USER_PASSWORD))
+
+        assert result == VerifyResult(valid=False, updated_hash=None)
+
+    async def test_correct_password_against_bcrypt_comes_with_an_argon2id_replacement(
+        self,
+    ) -> None:
+        result = await verify_password(USER_PASSWORD, bcrypt_hashed(USER_PASSWORD))
+
+        assert result.valid is True
+        assert result.updated_hash is not None
+        assert result.updated_hash.startswith("$argon2id$")
+        assert password_hash.verify(USER_PASSWORD, result.updated_hash) is True
+
+    async def test_wrong_password_against_bcrypt_is_invalid_without_replacement(self) -> None:
+        result = await verify_password("WrongPassword123!", bcrypt_hashed(USER_PASSWORD))
+
+        assert result == VerifyResult(valid=False, updated_hash=None)
+
+    async def test_argon2_hash_with_outdated_parameters_is_rehashed(self) -> None:
+        weaker = Argon2Hasher(time_cost=1, memory_cost=8 * 1024).hash(USER_PASSWORD)
+
+        result = await verify_password(USER_PASSWORD, weaker)
+
+        assert result.valid is True
+        assert result.updated_hash is not None
+        assert result.updated_hash != weaker
+        assert password_hash.current_hasher.check_needs_rehash(result.updated_hash) is False
+
+    @pytest.mark.parametrize(
+        "stored",
+        ["", "plaintext-password", "$1$md5crypt$abcdefghijklmnop", "$argon2id$truncated"],
+    )
+    async def test_unrecognised_hash_is_invalid_rather_than_an_error(self, stored: str) -> None:
+        assert await verify_password(USER_PASSWORD, stored) == VerifyResult(valid=False)
+
+    # Regression: bcrypt 5 raises ValueError for passwords over 72 bytes.
+    async def test_password_over_72_bytes_against_bcrypt_is_invalid_rather_than_an_error(
+        self,
+    ) -> None:
+        result = await verify_password("x" * 100, bcrypt_hashed(USER_PASSWORD))
+
+        assert result.valid is False
+
+
+class TestVerifyAgainstDummy:
+    def test_dummy_hash_is_a_current_argon2id_hash_made_once(self) -> None:
+        assert _dummy_hash().startswith("$argon2id$")
+        assert _dummy_hash() == _dummy_hash()
+        assert password_hash.current_hasher.check_needs_rehash(_dummy_hash()) is False
+
+    async def test_accepts_any_password_without_raising(self) -> None:
+        for password in ("", USER_PASSWORD, "x" * 128):
+            assert await verify_against_dummy(password) is None

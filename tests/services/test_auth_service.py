@@ -1,0 +1,584 @@
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.api.error_codes import ErrorCode
+from gql_app.api.errors import domain_error_code
+from gql_app.config import Settings
+from gql_app.crud import users as users_crud
+from gql_app.db import SessionFactory
+from gql_app.errors import (
+    AuthenticationError,
+    ConflictError,
+    InputValidationError,
+    InvalidCredentialsError,
+    PermissionDeniedError,
+)
+from gql_app.models import AuthSession, User
+from gql_app.security import tokens
+from gql_app.security.passwords import password_hash, verify_password
+from gql_app.services import auth as auth_service
+from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
+from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
+
+NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
+NO_CLIENT = ClientInfo()
+
+
+def field_names(error: InputValidationError) -> list[str]:
+    return [problem.field for problem in error.fields]
+
+
+async def count_rows(session: AsyncSession, model: type[User] | type[AuthSession]) -> int:
+    result = await session.scalar(select(func.count()).select_from(model))
+    assert result is not None
+    return result
+
+
+async def login(
+    session: AsyncSession, settings: Settings, email: str, password: str = USER_PASSWORD
+) -> IssuedTokens:
+    return await auth_service.login(
+        session=session,
+        settings=settings,
+        credentials=Credentials(email=email, password=password),
+        client=NO_CLIENT,
+    )
+
+
+class TestRegister:
+    async def test_creates_an_ordinary_account_with_a_normalised_email(
+        self, db_session: AsyncSession, session_factory: SessionFactory
+    ) -> None:
+        user = await auth_service.register(
+            session=db_session,
+            data=Registration(
+                email="  New.Person@Example.COM ",
+                password=STRONG_PASSWORD,
+                full_name="  Ada   Lovelace ",
+            ),
+        )
+
+        async with session_factory() as other:
+            stored = await other.get(User, user.id)
+        assert stored is not None
+        assert stored.email == "new.person@example.com"
+        assert stored.full_name == "Ada Lovelace"
+        assert (stored.is_active, stored.is_superuser, stored.is_verified) == (True, False, False)
+
+    async def test_stores_an_argon2id_hash_of_the_password_not_the_password(
+        self, db_session: AsyncSession
+    ) -> None:
+        user = await auth_service.register(
+            session=db_session,
+            data=Registration(email="hash@example.com", password=STRONG_PASSWORD),
+        )
+
+        assert user.password_hash.startswith("$argon2id$")
+        assert STRONG_PASSWORD not in user.password_hash
+        assert (await verify_password(STRONG_PASSWORD, user.password_hash)).valid is True
+
+    async def test_commits_the_new_account(self, db_session: AsyncSession) -> None:
+        await auth_service.register(
+            session=db_session,
+            data=Registration(email="kept@example.com", password=STRONG_PASSWORD),
+        )
+
+        await db_session.rollback()
+
+        assert (
+            await users_crud.get_by_email(session=db_session, email="kept@example.com") is not None
+        )
+
+    @pytest.mark.parametrize("full_name", [None, "", "   \t "])
+    async def test_missing_or_blank_full_name_is_stored_as_none(
+        self, db_session: AsyncSession, full_name: str | None
+    ) -> None:
+        user = await auth_service.register(
+            session=db_session,
+            data=Registration(
+                email="noname@example.com", password=STRONG_PASSWORD, full_name=full_name
+            ),
+        )
+
+        assert user.full_name is None
+
+    @pytest.mark.parametrize(
+        "email", ["taken@example.com", "Taken@Example.com", "TAKEN@EXAMPLE.COM"]
+    )
+    async def test_email_taken_in_any_letter_case_is_a_conflict(
+        self, db_session: AsyncSession, email: str
+    ) -> None:
+        await create_user(db_session, email="taken@example.com")
+
+        with pytest.raises(ConflictError) as caught:
+            await auth_service.register(
+                session=db_session, data=Registration(email=email, password=STRONG_PASSWORD)
+            )
+
+        assert caught.value.message == "An account with this email already exists"
+        assert domain_error_code(caught.value) is ErrorCode.CONFLICT
+        assert await count_rows(db_session, User) == 1
+
+    @pytest.mark.parametrize(
+        ("registration", "field", "message"),
+        [
+            pytest.param(
+                Registration(email="not-an-email", password=STRONG_PASSWORD),
+                "email",
+                "Invalid email address",
+                id="malformed-email",
+            ),
+            pytest.param(
+                Registration(email="   ", password=STRONG_PASSWORD),
+                "email",
+                "Email is required",
+                id="blank-email",
+            ),
+            pytest.param(
+                Registration(email="short@example.com", password="vR7#kq9!Lm2"),
+                "password",
+                "at least 12 characters",
+                id="password-11-chars",
+            ),
+            pytest.param(
+                Registration(email="long@example.com", password="a1-" * 43),
+                "password",
+                "at most 128 characters",
+                id="password-129-chars",
+            ),
+            pytest.param(
+                Registration(email="common@example.com", password="password1234"),
+                "password",
+                "too common",
+                id="common-password",
+            ),
+            pytest.param(
+                Registration(
+                    email="zygmunt.kowalczyk@example.com", password="zygmunt.kowalczyk@example.com"
+                ),
+                "password",
+                "same as the email",
+                id="password-is-the-email",
+            ),
+            pytest.param(
+                Registration(
+                    email="bq@example.com",
+                    password="bartholomewquizzlewick",
+                    full_name="Bartholomew Quizzlewick",
+                ),
+                "password",
+                "too common",
+                id="password-is-the-full-name",
+            ),
+            pytest.param(
+                Registration(
+                    email="name@example.com", password=STRONG_PASSWORD, full_name="x" * 256
+                ),
+                "full_name",
+                "at most 255 characters",
+                id="full-name-256-chars",
+            ),
+            pytest.param(
+                Registration(
+                    email="ctl@example.com", password=STRONG_PASSWORD, full_name="Bell\x07"
+                ),
+                "full_name",
+                "invalid characters",
+                id="full-name-control-character",
+            ),
+        ],
+    )
+    async def test_invalid_input_names_the_offending_field(
+        self, db_session: AsyncSession, registration: Registration, field: str, message: str
+    ) -> None:
+        with pytest.raises(InputValidationError) as caught:
+            await auth_service.register(session=db_session, data=registration)
+
+        assert field_names(caught.value) == [field]
+        assert message in caught.value.fields[0].message
+        assert await count_rows(db_session, User) == 0
+
+    async def test_reports_every_problem_at_once(self, db_session: AsyncSession) -> None:
+        with pytest.raises(InputValidationError) as caught:
+            await auth_service.register(
+                session=db_session,
+                data=Registration(email="nope", password="short", full_name="y" * 300),
+            )
+
+        assert field_names(caught.value) == ["email", "full_name", "password"]
+        assert caught.value.message == caught.value.fields[0].message
+        assert await count_rows(db_session, User) == 0
+
+    async def test_full_name_at_the_limit_is_accepted(self, db_session: AsyncSession) -> None:
+        user = await auth_service.register(
+            session=db_session,
+            data=Registration(
+                email="limit@example.com", password=STRONG_PASSWORD, full_name="z" * 255
+            ),
+        )
+
+        assert user.full_name == "z" * 255
+
+
+class TestCreateUserOrConflict:
+    async def test_insert_losing_a_race_becomes_a_conflict_and_leaves_the_session_usable(
+        self, db_session: AsyncSession
+    ) -> None:
+        await create_user(db_session, email="raced@example.com")
+
+        with pytest.raises(ConflictError):
+            await auth_service.create_user_or_conflict(
+                session=db_session,
+                data=users_crud.NewUser(email="raced@example.com", password_hash="h"),
+            )
+
+        assert await count_rows(db_session, User) == 1
+
+
+class TestLogin:
+    async def test_issues_tokens_for_the_user(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        issued = await login(db_session, settings, test_user.email)
+
+        claims = tokens.decode_access_token(issued.access_token, settings=settings)
+        assert claims.user_id == test_user.id
+        assert issued.user.id == test_user.id
+        assert issued.expires_in == settings.access_token_expire_seconds
+        assert len(issued.refresh_token) >= 43
+
+    async def test_starts_a_session_that_stores_only_the_refresh_token_digest(
+        self,
+        db_session: AsyncSession,
+        session_factory: SessionFactory,
+        settings: Settings,
+        test_user: User,
+    ) -> None:
+        with freeze_time(NOW):
+            issued = await auth_service.login(
+                session=db_session,
+                settings=settings,
+                credentials=Credentials(email=test_user.email, password=USER_PASSWORD),
+                client=ClientInfo(user_agent="pytest/1", ip_address="203.0.113.9"),
+            )
+            claims = tokens.decode_access_token(issued.access_token, settings=settings)
+
+        async with session_factory() as other:
+            stored = (await other.scalars(select(AuthSession))).all()
+        assert len(stored) == 1
+        auth_session = stored[0]
+        assert auth_session.id == claims.session_id
+        assert auth_session.user_id == test_user.id
+        assert (
+            auth_session.refresh_token_hash
+            == hashlib.sha256(issued.refresh_token.encode()).hexdigest()
+        )
+        assert issued.refresh_token not in (
+            auth_session.refresh_token_hash,
+            auth_session.user_agent,
+            auth_session.ip_address,
+        )
+        assert auth_session.created_at == NOW
+        assert auth_session.expires_at == NOW + timedelta(
+            seconds=settings.refresh_token_expire_seconds
+        )
+        assert (auth_session.user_agent, auth_session.ip_address) == ("pytest/1", "203.0.113.9")
+
+    async def test_oversized_client_details_are_cut_to_fit_rather_than_failing_the_login(
+        self,
+        db_session: AsyncSession,
+        session_factory: SessionFactory,
+        settings: Settings,
+        test_user: User,
+    ) -> None:
+        await auth_service.login(
+            session=db_session,
+            settings=settings,
+            credentials=Credentials(email=test_user.email, password=USER_PASSWORD),
+            client=ClientInfo(user_agent="A" * 600, ip_address="f" * 60),
+        )
+
+        async with session_factory() as other:
+            stored = (await other.scalars(select(AuthSession))).one()
+        assert stored.user_agent == "A" * 512
+        assert stored.ip_address == "f" * 45
+
+    async def test_email_is_matched_in_any_case_and_spacing(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        issued = await login(db_session, settings, "  TestUser@EXAMPLE.com ")
+
+        assert issued.user.id == test_user.id
+
+    async def test_each_login_starts_a_separate_session(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        first = await login(db_session, settings, test_user.email)
+        second = await login(db_session, settings, test_user.email)
+
+        assert first.refresh_token != second.refresh_token
+        assert (
+            tokens.decode_access_token(first.access_token, settings=settings).session_id
+            != tokens.decode_access_token(second.access_token, settings=settings).session_id
+        )
+        assert await count_rows(db_session, AuthSession) == 2
+
+    async def test_wrong_password_is_rejected_without_a_session(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        with pytest.raises(InvalidCredentialsError) as caught:
+            await login(db_session, settings, test_user.email, password="WrongPassword123!")
+
+        assert caught.value.message == "Invalid credentials"
+        assert await count_rows(db_session, AuthSession) == 0
+
+    async def test_unknown_email_gets_the_same_answer_as_a_wrong_password(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        with pytest.raises(InvalidCredentialsError) as caught:
+            await login(db_session, settings, "nobody@example.com")
+
+        assert caught.value.message == "Invalid credentials"
+        assert await count_rows(db_session, AuthSession) == 0
+
+    async def test_inactive_account_is_refused_after_a_correct_password(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        user = await create_user(db_session, is_active=False)
+
+        with pytest.raises(PermissionDeniedError) as caught:
+            await login(db_session, settings, user.email)
+
+        assert caught.value.message == "This account is disabled"
+        assert await count_rows(db_session, AuthSession) == 0
+
+    async def test_inactive_account_with_a_wrong_password_does_not_reveal_it_is_disabled(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        user = await create_user(db_session, is_active=False)
+
+        with pytest.raises(InvalidCredentialsError):
+            await login(db_session, settings, user.email, password="WrongPassword123!")
+
+    async def test_legacy_bcrypt_hash_is_accepted_and_upgraded_to_argon2id(
+        self, db_session: AsyncSession, session_factory: SessionFactory, settings: Settings
+    ) -> None:
+        user = await create_user(db_session, password_hash_value=bcrypt_hashed(USER_PASSWORD))
+
+        issued = await login(db_session, settings, user.email)
+
+        async with session_factory() as other:
+            stored_hash = await other.scalar(select(User.password_hash).where(User.id == user.id))
+        assert issued.user.id == user.id
+        assert stored_hash is not None
+        assert stored_hash.startswith("$argon2id$")
+        assert password_hash.verify(USER_PASSWORD, stored_hash) is True
+
+    async def test_upgraded_account_can_still_sign_in(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        user = await create_user(db_session, password_hash_value=bcrypt_hashed(USER_PASSWORD))
+        await login(db_session, settings, user.email)
+
+        issued = await login(db_session, settings, user.email)
+
+        assert issued.user.id == user.id
+
+    async def test_wrong_password_leaves_a_bcrypt_hash_alone(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        legacy = bcrypt_hashed(USER_PASSWORD)
+        user = await create_user(db_session, password_hash_value=legacy)
+
+        with pytest.raises(InvalidCredentialsError):
+            await login(db_session, settings, user.email, password="WrongPassword123!")
+
+        stored_hash = await db_session.scalar(select(User.password_hash).where(User.id == user.id))
+        assert stored_hash == legacy
+
+    async def test_current_argon2id_hash_is_not_rewritten(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        before = test_user.password_hash
+
+        await login(db_session, settings, test_user.email)
+
+        stored_hash = await db_session.scalar(
+            select(User.password_hash).where(User.id == test_user.id)
+        )
+        assert stored_hash == before
+
+    # Regression: bcrypt 5 raises ValueError for passwords over 72 bytes.
+    async def test_long_password_against_a_bcrypt_hash_is_just_invalid_credentials(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        user = await create_user(db_session, password_hash_value=bcrypt_hashed(USER_PASSWORD))
+
+        with pytest.raises(InvalidCredentialsError):
+            await login(db_session, settings, user.email, password="x" * 100)
+
+    @pytest.mark.parametrize(
+        ("email", "password", "field", "message"),
+        [
+            pytest.param("not-an-email", USER_PASSWORD, "email", "Invalid email", id="bad-email"),
+            pytest.param("", USER_PASSWORD, "email", "Email is required", id="empty-email"),
+            pytest.param(
+                "testuser@example.com", "", "password", "Password is required", id="empty-password"
+            ),
+            pytest.param(
+                "testuser@example.com",
+                "p" * 129,
+                "password",
+                "at most 128 characters",
+                id="password-too-long",
+            ),
+        ],
+    )
+    async def test_invalid_input_is_refused_before_any_lookup(
+        self,
+        db_session: AsyncSession,
+        settings: Settings,
+        test_user: User,
+        *,
+        email: str,
+        password: str,
+        field: str,
+        message: str,
+    ) -> None:
+        with pytest.raises(InputValidationError) as caught:
+            await login(db_session, settings, email, password=password)
+
+        assert field_names(caught.value) == [field]
+        assert message in caught.value.message
+
+    async def test_short_password_is_checked_not_refused_as_input(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        # Length rules apply when a password is chosen, not when an old one is typed.
+        with pytest.raises(InvalidCredentialsError):
+            await login(db_session, settings, test_user.email, password="short")
+
+
+class TestAuthenticate:
+    async def test_valid_token_resolves_the_user_and_session(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        issued = await login(db_session, settings, test_user.email)
+
+        viewer = await auth_service.authenticate(
+            session=db_session, settings=settings, access_token=issued.access_token
+        )
+
+        claims = tokens.decode_access_token(issued.access_token, settings=settings)
+        assert viewer.user.id == test_user.id
+        assert viewer.auth_session.id == claims.session_id
+
+    async def test_revoked_session_is_refused(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        issued = await login(db_session, settings, test_user.email)
+        viewer = await auth_service.authenticate(
+            session=db_session, settings=settings, access_token=issued.access_token
+        )
+        viewer.auth_session.revoked_at = datetime.now(UTC)
+        await db_session.commit()
+
+        with pytest.raises(AuthenticationError, match=r"^Session has ended$"):
+            await auth_service.authenticate(
+                session=db_session, settings=settings, access_token=issued.access_token
+            )
+
+    async def test_session_expiring_before_its_access_token_is_refused(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        short_sessions = settings.model_copy(
+            update={"refresh_token_expire_seconds": 60, "access_token_expire_seconds": 600}
+        )
+        with freeze_time(NOW):
+            issued = await login(db_session, short_sessions, test_user.email)
+
+        with freeze_time(NOW + timedelta(seconds=59)):
+            viewer = await auth_service.authenticate(
+                session=db_session, settings=short_sessions, access_token=issued.access_token
+            )
+        assert viewer.user.id == test_user.id
+
+        with (
+            freeze_time(NOW + timedelta(seconds=61)),
+            pytest.raises(AuthenticationError, match=r"^Session has ended$"),
+        ):
+            await auth_service.authenticate(
+                session=db_session, settings=short_sessions, access_token=issued.access_token
+            )
+
+    async def test_expired_access_token_is_refused(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            issued = await login(db_session, settings, test_user.email)
+
+        with (
+            freeze_time(NOW + timedelta(seconds=settings.access_token_expire_seconds + 1)),
+            pytest.raises(AuthenticationError, match=r"^Access token has expired$"),
+        ):
+            await auth_service.authenticate(
+                session=db_session, settings=settings, access_token=issued.access_token
+            )
+
+    async def test_token_naming_another_users_session_is_refused(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        intruder = await create_user(db_session)
+        victim_login = await login(db_session, settings, test_user.email)
+        victim_session_id = tokens.decode_access_token(
+            victim_login.access_token, settings=settings
+        ).session_id
+        forged = tokens.create_access_token(
+            settings=settings,
+            user_id=intruder.id,
+            session_id=victim_session_id,
+            now=datetime.now(UTC),
+        )
+
+        with pytest.raises(AuthenticationError, match=r"^Invalid access token$"):
+            await auth_service.authenticate(
+                session=db_session, settings=settings, access_token=forged
+            )
+
+    async def test_unknown_session_is_refused(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        token = tokens.create_access_token(
+            settings=settings, user_id=test_user.id, session_id=uuid.uuid4(), now=datetime.now(UTC)
+        )
+
+        with pytest.raises(AuthenticationError, match=r"^Session not found$"):
+            await auth_service.authenticate(
+                session=db_session, settings=settings, access_token=token
+            )
+
+    async def test_session_of_a_deactivated_user_is_forbidden(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        issued = await login(db_session, settings, test_user.email)
+        test_user.is_active = False
+        await db_session.commit()
+
+        with pytest.raises(PermissionDeniedError, match=r"^This account is disabled$"):
+            await auth_service.authenticate(
+                session=db_session, settings=settings, access_token=issued.access_token
+            )
+
+    async def test_garbage_token_is_refused(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        with pytest.raises(AuthenticationError, match=r"^Invalid access token$"):
+            await auth_service.authenticate(
+                session=db_session, settings=settings, access_token="not.a.jwt"
+            )

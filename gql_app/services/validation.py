@@ -21,30 +21,24 @@ def normalize_email(raw: str, *, field: str = "email") -> str | FieldError:
 
 
 def clean_full_name(raw: str | None, *, field: str = "full_name") -> str | FieldError | None:
-    if raw is None:
-        return None
-    name = " ".join(raw.split())
-    if not name:
-        return None
-    if len(name) > FULL_NAME_MAX_LENGTH:
-        return FieldError(
-            field=field, message=f"Full name must be at most {FULL_NAME_MAX_LENGTH} characters"
-        )
-    if any(not character.isprintable() for character in name):
-        return FieldError(field=field, message="Full name contains invalid characters")
-    return name
+    return _clean_text(raw, field=field, label="Full name", max_length=FULL_NAME_MAX_LENGTH)
 
 
 def clean_search(raw: str | None, *, field: str = "search") -> str | FieldError | None:
+    return _clean_text(raw, field=field, label="Search", max_length=SEARCH_MAX_LENGTH)
+
+
+def _clean_text(
+    raw: str | None, *, field: str, label: str, max_length: int
+) -> str | FieldError | None:
+    """Free text with its whitespace collapsed; blank means absent."""
     if raw is None:
         return None
-    text = raw.strip()
+    text = " ".join(raw.split())
     if not text:
         return None
-    if len(text) > SEARCH_MAX_LENGTH:
-        return FieldError(
-            field=field, message=f"Search must be at most {SEARCH_MAX_LENGTH} characters"
-        )
+    if len(text) > max_length:
+        return FieldError(field=field, message=f"{label} must be at most {max_length} characters")
     if any(not character.isprintable() for character in text):
-        return FieldError(field=field, message="Search contains invalid characters")
+        return FieldError(field=field, message=f"{label} contains invalid characters")
     return text

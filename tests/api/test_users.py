@@ -125,7 +125,7 @@ class TestUsers:
         assert emails(response.data) == expected
         assert response.data["users"]["totalCount"] == len(expected)
 
-    @pytest.mark.parametrize("search", ["a\x00b", "tab\there", "x" * 321])
+    @pytest.mark.parametrize("search", ["a\x00b", "bell\x07", "x" * 321])
     async def test_unusable_search_text_is_bad_user_input(
         self, gql: GraphQLClient, superuser_token: str, search: str
     ) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from gql_app.config import Settings, get_settings
-from gql_app.db import create_engine, create_session_factory
+from gql_app.db import create_engine_for, create_session_factory
 from gql_app.errors import DomainError
 from gql_app.migrations import upgrade_to_head
 from gql_app.services import users as users_service
@@ -32,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _create_superuser(settings: Settings, email: str, password: str) -> None:
-    engine = create_engine(settings.database_url)
+    engine = create_engine_for(settings)
     try:
         await upgrade_to_head(engine)
         async with create_session_factory(engine)() as session:

@@ -16,6 +16,13 @@ class Settings(BaseSettings):
 
     environment: Environment = "development"
     database_url: str = "sqlite+aiosqlite:///./gql_app.db"
+    # Server databases (PostgreSQL) only; SQLite is embedded and needs no pool tuning.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_pool_recycle_seconds: int = Field(default=1800, gt=0)
+    database_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_statement_timeout_ms: int = Field(default=30_000, ge=0)
     secret_key: SecretStr | None = None
     # Where development keeps its generated secret, so tokens survive restarts.
     secret_key_file: Path = Path(".gql_app_secret")

@@ -9,7 +9,7 @@ from strawberry.fastapi import GraphQLRouter
 from gql_app.api.context import Context, get_context
 from gql_app.api.schema import schema
 from gql_app.config import Settings, get_settings
-from gql_app.db import create_engine, create_session_factory, database_answers
+from gql_app.db import create_engine_for, create_session_factory, database_answers
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
 from gql_app.services import users as users_service
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    engine = create_engine(settings.database_url)
+    engine = create_engine_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

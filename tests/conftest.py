@@ -105,3 +105,10 @@ async def user_token(gql: GraphQLClient, test_user: User) -> str:
 @pytest_asyncio.fixture
 async def superuser_token(gql: GraphQLClient, test_superuser: User) -> str:
     return await login(gql, email=test_superuser.email, password=ADMIN_PASSWORD)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # CI reads this line to prove the PostgreSQL suite ran rather than skipped.
+    passed = terminalreporter.stats.get("passed", [])
+    e2e_passed = sum(1 for report in passed if "e2e" in report.keywords)
+    terminalreporter.write_line(f"e2e tests passed: {e2e_passed}")

@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+EmailBackendName = Literal["console", "smtp", "memory"]
 
 MIN_SECRET_KEY_BYTES = 32
 
@@ -29,11 +30,28 @@ class Settings(BaseSettings):
 
     access_token_expire_seconds: int = Field(default=15 * 60, gt=0)
     refresh_token_expire_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    # A just-rotated refresh token still works this long (two tabs refreshing at once).
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0)
+    password_reset_token_expire_seconds: int = Field(default=3600, gt=0)
+    email_verification_token_expire_seconds: int = Field(default=48 * 3600, gt=0)
+    require_verified_email: bool = False
     jwt_issuer: str = "gql-app"
     jwt_audience: str = "gql-app"
 
     first_superuser_email: str | None = None
     first_superuser_password: SecretStr | None = None
+
+    # Links in emails point here: the frontend pages that take ?token=...
+    frontend_base_url: str = "http://localhost:3000"
+    email_backend: EmailBackendName = "console"
+    email_from: str = "gql-app <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
     graphiql: bool | None = None
     migrate_on_start: bool = True

@@ -1,6 +1,7 @@
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -72,7 +73,13 @@ async def database_answers(engine: AsyncEngine) -> bool:
     return True
 
 
-async def get_session(connection: HTTPConnection) -> AsyncIterator[AsyncSession]:
+def get_session_factory(connection: HTTPConnection) -> SessionFactory:
     session_factory: SessionFactory = connection.app.state.session_factory
+    return session_factory
+
+
+async def get_session(
+    session_factory: Annotated[SessionFactory, Depends(get_session_factory)],
+) -> AsyncIterator[AsyncSession]:
     async with session_factory() as session:
         yield session

@@ -49,3 +49,7 @@ class InputValidationError(DomainError):
     @classmethod
     def single(cls, field: str, message: str) -> "InputValidationError":
         return cls([FieldError(field=field, message=message)])
+
+
+class EmailDeliveryError(DomainError):
+    default_message = "The email could not be sent; try again later"

@@ -10,6 +10,8 @@ from gql_app.api.context import Context, get_context
 from gql_app.api.schema import schema
 from gql_app.config import Settings, get_settings
 from gql_app.db import create_engine_for, create_session_factory, database_answers
+from gql_app.email.backends import backend_from_settings
+from gql_app.email.service import EmailService
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
 from gql_app.services import users as users_service
@@ -40,6 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    app.state.email_service = EmailService(
+        backend=backend_from_settings(settings), settings=settings
+    )
+    if settings.environment == "production" and settings.email_backend == "console":
+        logger.warning("EMAIL_BACKEND=console in production: mail is printed, not sent")
 
     graphql_router: GraphQLRouter[Context, None] = GraphQLRouter(
         schema,

@@ -1,4 +1,6 @@
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 
 import pytest
 import pytest_asyncio
@@ -9,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import StaticPool
 
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, create_engine, create_session_factory, get_session
+from gql_app.db import SessionFactory, create_engine, create_session_factory, get_session_factory
+from gql_app.email.backends import MemoryBackend
+from gql_app.errors import EmailDeliveryError
 from gql_app.main import create_app
 from gql_app.models import Base, User
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
@@ -25,6 +29,7 @@ def settings() -> Settings:
         secret_key=SecretStr(TEST_SECRET),
         database_url="sqlite+aiosqlite:///:memory:",
         migrate_on_start=False,
+        email_backend="memory",
         first_superuser_email=None,
         first_superuser_password=None,
     )
@@ -59,12 +64,8 @@ async def app(
 ) -> AsyncIterator[FastAPI]:
     _, session_factory = async_test_db
     application = create_app(settings)
-
-    async def override_get_session() -> AsyncIterator[AsyncSession]:
-        async with session_factory() as session:
-            yield session
-
-    application.dependency_overrides[get_session] = override_get_session
+    # Requests and the jobs they schedule both take their sessions from this factory.
+    application.dependency_overrides[get_session_factory] = lambda: session_factory
     yield application
     application.dependency_overrides.clear()
     await application.state.engine.dispose()
@@ -74,6 +75,13 @@ async def app(
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
+
+
+@pytest.fixture
+def outbox(app: FastAPI) -> list[EmailMessage]:
+    backend = app.state.email_service.backend
+    assert isinstance(backend, MemoryBackend)
+    return backend.outbox
 
 
 @pytest.fixture
@@ -112,3 +120,41 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     passed = terminalreporter.stats.get("passed", [])
     e2e_passed = sum(1 for report in passed if "e2e" in report.keywords)
     terminalreporter.write_line(f"e2e tests passed: {e2e_passed}")
+
+
+class FailingEmailBackend:
+    """An email backend whose server is down: every send fails as SMTPBackend's would."""
+
+    def __init__(self) -> None:
+        self.attempts: list[EmailMessage] = []
+
+    async def send(self, message: EmailMessage) -> None:
+        self.attempts.append(message)
+        raise EmailDeliveryError
+
+
+@pytest.fixture
+def failing_email(app: FastAPI) -> FailingEmailBackend:
+    """Replace the application's email backend with one that cannot deliver."""
+    backend = FailingEmailBackend()
+    app.state.email_service.backend = backend
+    return backend
+
+
+class LogRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def app_log() -> Iterator[LogRecords]:
+    """Records of the gql_app loggers (they do not propagate, so caplog cannot see them)."""
+    handler = LogRecords()
+    logger = logging.getLogger("gql_app")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)

@@ -72,3 +72,21 @@ async def login(gql: GraphQLClient, *, email: str, password: str) -> str:
     assert response.errors == [], response.body
     token: str = response.data["login"]["accessToken"]
     return token
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The access and refresh token of one session."""
+
+    access: str
+    refresh: str
+
+
+async def login_tokens(
+    gql: GraphQLClient, *, email: str, password: str, headers: dict[str, str] | None = None
+) -> Tokens:
+    """Sign in and keep both tokens: one new session."""
+    response = await gql(LOGIN, {"input": {"email": email, "password": password}}, headers=headers)
+    assert response.errors == [], response.body
+    payload = response.data["login"]
+    return Tokens(access=payload["accessToken"], refresh=payload["refreshToken"])

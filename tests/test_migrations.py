@@ -26,7 +26,7 @@ from tests.e2e.postgres import (
     run,
 )
 
-APP_TABLES = {"users", "auth_sessions"}
+APP_TABLES = {"users", "auth_sessions", "refresh_tokens", "action_tokens"}
 
 
 @pytest.fixture(scope="session")
@@ -90,15 +90,16 @@ def _read_state(connection: Connection) -> SchemaState:
         )
     if "users" not in tables:
         return SchemaState(tables, versions, set(), set(), set(), [])
+    app_tables = sorted(APP_TABLES & tables)
     return SchemaState(
         tables=tables,
         versions=versions,
         check_constraints={c["name"] for c in inspector.get_check_constraints("users")},
-        unique_constraints={c["name"] for c in inspector.get_unique_constraints("users")}
-        | {c["name"] for c in inspector.get_unique_constraints("auth_sessions")},
-        indexes={i["name"] for i in inspector.get_indexes("users")}
-        | {i["name"] for i in inspector.get_indexes("auth_sessions")},
-        foreign_keys=inspector.get_foreign_keys("auth_sessions"),
+        unique_constraints={
+            c["name"] for table in app_tables for c in inspector.get_unique_constraints(table)
+        },
+        indexes={i["name"] for table in app_tables for i in inspector.get_indexes(table)},
+        foreign_keys=[fk for table in app_tables for fk in inspector.get_foreign_keys(table)],
     )
 
 
@@ -123,10 +124,23 @@ def test_upgrade_from_empty_to_head(database_url: str, config: Config, head: str
     assert state.tables == APP_TABLES | {"alembic_version"}
     assert state.versions == [head]
     assert state.check_constraints == {"ck_users_email_lowercase"}
-    assert {"uq_users_email", "uq_auth_sessions_refresh_token_hash"} <= state.unique_constraints
-    assert {"ix_users_created_at_id", "ix_auth_sessions_user_id"} <= state.indexes
-    assert [(fk["name"], fk["referred_table"], fk["options"]) for fk in state.foreign_keys] == [
-        ("fk_auth_sessions_user_id_users", "users", {"ondelete": "CASCADE"})
+    assert {
+        "uq_users_email",
+        "uq_refresh_tokens_token_hash",
+        "uq_action_tokens_token_hash",
+    } <= state.unique_constraints
+    assert {
+        "ix_users_created_at_id",
+        "ix_auth_sessions_user_id",
+        "ix_refresh_tokens_session_id",
+        "ix_action_tokens_user_id",
+    } <= state.indexes
+    assert sorted(
+        (fk["name"], fk["referred_table"], fk["options"]) for fk in state.foreign_keys
+    ) == [
+        ("fk_action_tokens_user_id_users", "users", {"ondelete": "CASCADE"}),
+        ("fk_auth_sessions_user_id_users", "users", {"ondelete": "CASCADE"}),
+        ("fk_refresh_tokens_session_id_auth_sessions", "auth_sessions", {"ondelete": "CASCADE"}),
     ]
 
 
@@ -175,4 +189,6 @@ def test_offline_sql_creates_the_tables(
     sql = capsys.readouterr().out
     assert "CREATE TABLE users" in sql
     assert "CREATE TABLE auth_sessions" in sql
+    assert "CREATE TABLE refresh_tokens" in sql
+    assert "CREATE TABLE action_tokens" in sql
     assert schema_state(database_url).tables == set(), "offline mode must not touch the database"

@@ -54,13 +54,62 @@ OBJECT_TYPES: dict[str, dict[str, str]] = {
     },
     "UserEdge": {"cursor": "String!", "node": "User!"},
     "UserConnection": {"edges": "[UserEdge!]!", "pageInfo": "PageInfo!", "totalCount": "Int!"},
-    "Query": {"me": "User!", "users": "UserConnection!", "user": "User!"},
-    "Mutation": {"register": "User!", "login": "AuthPayload!"},
+    "Session": {
+        "id": "ID!",
+        "createdAt": "DateTime!",
+        "lastUsedAt": "DateTime",
+        "expiresAt": "DateTime!",
+        "userAgent": "String",
+        "ipAddress": "String",
+        "current": "Boolean!",
+    },
+    "Query": {
+        "me": "User!",
+        "mySessions": "[Session!]!",
+        "users": "UserConnection!",
+        "user": "User!",
+    },
+    "Mutation": {
+        "register": "User!",
+        "login": "AuthPayload!",
+        "refreshToken": "AuthPayload!",
+        "logout": "Boolean!",
+        "logoutAll": "Boolean!",
+        "revokeSession": "Boolean!",
+        "updateMe": "User!",
+        "changePassword": "Boolean!",
+        "requestPasswordReset": "Boolean!",
+        "resetPassword": "Boolean!",
+        "requestEmailVerification": "Boolean!",
+        "verifyEmail": "User!",
+        "createUser": "User!",
+        "updateUser": "User!",
+        "deleteUser": "Boolean!",
+    },
 }
 INPUT_TYPES: dict[str, dict[str, str]] = {
     "UserFilter": {"search": "String", "isActive": "Boolean", "isSuperuser": "Boolean"},
     "RegisterInput": {"email": "String!", "password": "String!", "fullName": "String"},
     "LoginInput": {"email": "String!", "password": "String!"},
+    "UpdateMeInput": {"fullName": "String", "email": "String"},
+    "ChangePasswordInput": {"currentPassword": "String!", "newPassword": "String!"},
+    "ResetPasswordInput": {"token": "String!", "newPassword": "String!"},
+    "CreateUserInput": {
+        "email": "String!",
+        "password": "String!",
+        "fullName": "String",
+        "isActive": "Boolean",
+        "isSuperuser": "Boolean",
+        "isVerified": "Boolean",
+    },
+    "UpdateUserInput": {
+        "email": "String",
+        "fullName": "String",
+        "password": "String",
+        "isActive": "Boolean",
+        "isSuperuser": "Boolean",
+        "isVerified": "Boolean",
+    },
 }
 # (type, default) of each argument; Undefined means no default.
 ARGUMENTS: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {
@@ -73,6 +122,23 @@ ARGUMENTS: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {
     ("Query", "user"): {"id": ("ID!", Undefined)},
     ("Mutation", "register"): {"input": ("RegisterInput!", Undefined)},
     ("Mutation", "login"): {"input": ("LoginInput!", Undefined)},
+    ("Query", "mySessions"): {},
+    ("Mutation", "refreshToken"): {"refreshToken": ("String!", Undefined)},
+    ("Mutation", "logout"): {"refreshToken": ("String!", Undefined)},
+    ("Mutation", "logoutAll"): {},
+    ("Mutation", "revokeSession"): {"id": ("ID!", Undefined)},
+    ("Mutation", "updateMe"): {"input": ("UpdateMeInput!", Undefined)},
+    ("Mutation", "changePassword"): {"input": ("ChangePasswordInput!", Undefined)},
+    ("Mutation", "requestPasswordReset"): {"email": ("String!", Undefined)},
+    ("Mutation", "resetPassword"): {"input": ("ResetPasswordInput!", Undefined)},
+    ("Mutation", "requestEmailVerification"): {},
+    ("Mutation", "verifyEmail"): {"token": ("String!", Undefined)},
+    ("Mutation", "createUser"): {"input": ("CreateUserInput!", Undefined)},
+    ("Mutation", "updateUser"): {
+        "id": ("ID!", Undefined),
+        "input": ("UpdateUserInput!", Undefined),
+    },
+    ("Mutation", "deleteUser"): {"id": ("ID!", Undefined)},
 }
 
 
@@ -107,6 +173,20 @@ def test_input_type_fields_and_nullability(graphql_schema: GraphQLSchema, type_n
     for name, field in graphql_type.fields.items():
         if str(field.type).endswith("!"):
             assert field.default_value is Undefined, f"{type_name}.{name} is required"
+
+
+def test_create_user_input_flags_default_to_an_ordinary_active_unverified_account(
+    graphql_schema: GraphQLSchema,
+) -> None:
+    graphql_type = graphql_schema.get_type("CreateUserInput")
+    assert isinstance(graphql_type, GraphQLInputObjectType)
+
+    defaults = {
+        name: graphql_type.fields[name].default_value
+        for name in ("isActive", "isSuperuser", "isVerified")
+    }
+
+    assert defaults == {"isActive": True, "isSuperuser": False, "isVerified": False}
 
 
 @pytest.mark.parametrize(("type_name", "field_name"), sorted(ARGUMENTS))

@@ -16,6 +16,7 @@ from gql_app.errors import (
     AuthenticationError,
     ConflictError,
     DomainError,
+    EmailDeliveryError,
     InputValidationError,
     NotFoundError,
     PermissionDeniedError,
@@ -33,6 +34,7 @@ _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
     NotFoundError: ErrorCode.NOT_FOUND,
     ConflictError: ErrorCode.CONFLICT,
     InputValidationError: ErrorCode.BAD_USER_INPUT,
+    EmailDeliveryError: ErrorCode.EMAIL_DELIVERY_FAILED,
 }
 
 

@@ -5,17 +5,20 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from gql_app.api.errors import ErrorMapping
+from gql_app.api.resolvers.account import AccountMutation
+from gql_app.api.resolvers.admin import AdminMutation
 from gql_app.api.resolvers.auth import AuthMutation, AuthQuery
+from gql_app.api.resolvers.sessions import SessionsMutation, SessionsQuery
 from gql_app.api.resolvers.users import UsersQuery
 
 
 @strawberry.type(description="Read operations.")
-class Query(AuthQuery, UsersQuery):
+class Query(AuthQuery, SessionsQuery, UsersQuery):
     pass
 
 
 @strawberry.type(description="Write operations.")
-class Mutation(AuthMutation):
+class Mutation(AuthMutation, SessionsMutation, AccountMutation, AdminMutation):
     pass
 
 

@@ -1,8 +1,10 @@
+import uuid
 from datetime import datetime
 from typing import Self
 
 import strawberry
 
+from gql_app.models import AuthSession
 from gql_app.models import User as UserModel
 from gql_app.services.auth import IssuedTokens
 from gql_app.services.users import UserPage
@@ -90,4 +92,29 @@ class UserConnection:
                 end_cursor=edges[-1].cursor if edges else None,
             ),
             total_count=page.total_count,
+        )
+
+
+@strawberry.type(name="Session", description="A signed-in device or browser of the account.")
+class SessionType:
+    id: strawberry.ID = strawberry.field(description="The session's id, for revokeSession.")
+    created_at: datetime = strawberry.field(description="When the user signed in.")
+    last_used_at: datetime | None = strawberry.field(
+        description="When tokens were last issued for this session."
+    )
+    expires_at: datetime = strawberry.field(description="When the session ends by itself.")
+    user_agent: str | None = strawberry.field(description="The client's User-Agent at sign-in.")
+    ip_address: str | None = strawberry.field(description="The client's address at sign-in.")
+    current: bool = strawberry.field(description="Whether this request uses this session.")
+
+    @classmethod
+    def from_model(cls, auth_session: AuthSession, *, current_id: uuid.UUID) -> Self:
+        return cls(
+            id=strawberry.ID(str(auth_session.id)),
+            created_at=auth_session.created_at,
+            last_used_at=auth_session.last_used_at,
+            expires_at=auth_session.expires_at,
+            user_agent=auth_session.user_agent,
+            ip_address=auth_session.ip_address,
+            current=auth_session.id == current_id,
         )

@@ -1,8 +1,9 @@
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.models import AuthSession, User
@@ -11,7 +12,6 @@ from gql_app.models import AuthSession, User
 @dataclass(frozen=True, slots=True)
 class NewAuthSession:
     user_id: uuid.UUID
-    refresh_token_hash: str
     expires_at: datetime
     user_agent: str | None = None
     ip_address: str | None = None
@@ -38,7 +38,52 @@ async def get_with_user(
     return row[0], row[1]
 
 
+async def get_for_user(
+    *, session: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID
+) -> AuthSession | None:
+    query = select(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == user_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_active_for_user(
+    *, session: AsyncSession, user_id: uuid.UUID, now: datetime
+) -> Sequence[AuthSession]:
+    query = (
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def revoke(*, session: AsyncSession, auth_session: AuthSession, now: datetime) -> None:
     if auth_session.revoked_at is None:
         auth_session.revoked_at = now
         await session.flush()
+
+
+async def revoke_all_for_user(
+    *,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    except_session_id: uuid.UUID | None = None,
+) -> None:
+    statement = (
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    if except_session_id is not None:
+        statement = statement.where(AuthSession.id != except_session_id)
+    await session.execute(statement)
+
+
+async def mark_used(*, session: AsyncSession, auth_session: AuthSession, now: datetime) -> None:
+    auth_session.last_used_at = now
+    await session.flush()

@@ -1,7 +1,8 @@
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +54,29 @@ async def create(*, session: AsyncSession, data: NewUser) -> User:
 async def set_password_hash(*, session: AsyncSession, user: User, password_hash: str) -> None:
     user.password_hash = password_hash
     await session.flush()
+
+
+async def update(*, session: AsyncSession, user: User, values: Mapping[str, Any]) -> User:
+    for name, value in values.items():
+        setattr(user, name, value)
+    await session.flush()
+    return user
+
+
+async def delete(*, session: AsyncSession, user: User) -> None:
+    await session.delete(user)
+    await session.flush()
+
+
+async def lock_active_superusers(*, session: AsyncSession) -> Sequence[uuid.UUID]:
+    """Ids of the active superusers, locked until commit where the engine supports it."""
+    query = (
+        select(User.id)
+        .where(User.is_superuser.is_(True), User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 def _filter_conditions(user_filter: UserFilter) -> list[ColumnElement[bool]]:

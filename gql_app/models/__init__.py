@@ -1,5 +1,7 @@
+from gql_app.models.action_token import ActionToken, ActionTokenPurpose
 from gql_app.models.auth_session import AuthSession
 from gql_app.models.base import Base
+from gql_app.models.refresh_token import RefreshToken
 from gql_app.models.user import User
 
-__all__ = ["AuthSession", "Base", "User"]
+__all__ = ["ActionToken", "ActionTokenPurpose", "AuthSession", "Base", "RefreshToken", "User"]

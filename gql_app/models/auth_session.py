@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from gql_app.models.base import Base, UTCDateTime, UUIDPrimaryKeyMixin, utc_now
 
 if TYPE_CHECKING:
+    from gql_app.models.refresh_token import RefreshToken
     from gql_app.models.user import User
 
 USER_AGENT_MAX_LENGTH = 512
@@ -15,14 +16,13 @@ IP_ADDRESS_MAX_LENGTH = 45
 
 
 class AuthSession(UUIDPrimaryKeyMixin, Base):
-    """One signed-in device: its refresh token (hashed) and the access tokens naming it."""
+    """One signed-in device: a family of refresh tokens and the access tokens naming it."""
 
     __tablename__ = "auth_sessions"
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    refresh_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -31,6 +31,9 @@ class AuthSession(UUIDPrimaryKeyMixin, Base):
     ip_address: Mapped[str | None] = mapped_column(String(IP_ADDRESS_MAX_LENGTH), default=None)
 
     user: Mapped["User"] = relationship(back_populates="sessions")
+    refresh_tokens: Mapped[list["RefreshToken"]] = relationship(
+        back_populates="auth_session", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def is_usable(self, *, now: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > now

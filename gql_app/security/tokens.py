@@ -1,4 +1,5 @@
-"""Access tokens: short-lived JWTs naming a session. Refresh tokens: opaque, stored hashed."""
+"""Access tokens: short-lived JWTs naming a session. Refresh and emailed tokens: opaque,
+stored hashed."""
 
 import hashlib
 import secrets
@@ -62,10 +63,10 @@ def decode_access_token(token: str, *, settings: Settings) -> AccessTokenClaims:
         raise AuthenticationError("Invalid access token") from error
 
 
-def new_refresh_token() -> str:
+def new_opaque_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def hash_refresh_token(token: str) -> str:
+def hash_opaque_token(token: str) -> str:
     # The token carries 256 random bits, so a fast hash is enough: nothing to brute-force.
     return hashlib.sha256(token.encode()).hexdigest()

@@ -1,17 +1,17 @@
 """Registration, login and resolving who an access token belongs to."""
 
+import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
 from gql_app.crud import auth_sessions as sessions_crud
+from gql_app.crud import refresh_tokens as refresh_tokens_crud
 from gql_app.crud import users as users_crud
 from gql_app.errors import (
     AuthenticationError,
-    ConflictError,
     FieldError,
     InputValidationError,
     InvalidCredentialsError,
@@ -23,10 +23,19 @@ from gql_app.models.base import utc_now
 from gql_app.security import tokens
 from gql_app.security.password_policy import MAX_LENGTH, assess_password
 from gql_app.security.passwords import hash_password, verify_against_dummy, verify_password
+from gql_app.services.accounts import create_user_or_conflict, ensure_email_free
+from gql_app.services.email_verification import deliver_email_verification
+from gql_app.services.jobs import JobScheduler
 from gql_app.services.validation import clean_full_name, normalize_email
+from gql_app.services.viewer import Viewer
 
-EMAIL_TAKEN = "An account with this email already exists"
+logger = logging.getLogger(__name__)
+
 ACCOUNT_DISABLED = "This account is disabled"
+EMAIL_NOT_VERIFIED = "Confirm your email address before signing in"
+INVALID_REFRESH_TOKEN = "Invalid refresh token"  # noqa: S105 - a message
+SESSION_ENDED = "Session has ended"
+REFRESH_TOKEN_REUSED = "Refresh token was already used; the session has been revoked"  # noqa: S105 - a message
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,31 +65,16 @@ class IssuedTokens:
     user: User
 
 
-@dataclass(frozen=True, slots=True)
-class Viewer:
-    user: User
-    auth_session: AuthSession
-
-
-async def register(*, session: AsyncSession, data: Registration) -> User:
-    new_user = await _validated_new_user(data)
-    if await users_crud.get_by_email(session=session, email=new_user.email) is not None:
-        raise ConflictError(EMAIL_TAKEN)
+async def register(*, session: AsyncSession, data: Registration, jobs: JobScheduler) -> User:
+    new_user = await validated_new_user(data)
+    await ensure_email_free(session=session, email=new_user.email)
     user = await create_user_or_conflict(session=session, data=new_user)
     await session.commit()
+    jobs.schedule(deliver_email_verification, user_id=user.id)
     return user
 
 
-async def create_user_or_conflict(*, session: AsyncSession, data: users_crud.NewUser) -> User:
-    try:
-        return await users_crud.create(session=session, data=data)
-    except IntegrityError as error:
-        # A concurrent registration won the race for this email.
-        await session.rollback()
-        raise ConflictError(EMAIL_TAKEN) from error
-
-
-async def _validated_new_user(data: Registration) -> users_crud.NewUser:
+async def validated_new_user(data: Registration) -> users_crud.NewUser:
     problems: list[FieldError] = []
     email = normalize_email(data.email)
     if isinstance(email, FieldError):
@@ -126,28 +120,92 @@ async def login(
         raise InvalidCredentialsError
     if not user.is_active:
         raise PermissionDeniedError(ACCOUNT_DISABLED)
+    if settings.require_verified_email and not user.is_verified:
+        raise PermissionDeniedError(EMAIL_NOT_VERIFIED)
     if verification.updated_hash is not None:
         await users_crud.set_password_hash(
             session=session, user=user, password_hash=verification.updated_hash
         )
 
     now = utc_now()
-    refresh_token = tokens.new_refresh_token()
     auth_session = await sessions_crud.create(
         session=session,
         data=sessions_crud.NewAuthSession(
             user_id=user.id,
-            refresh_token_hash=tokens.hash_refresh_token(refresh_token),
             expires_at=now + timedelta(seconds=settings.refresh_token_expire_seconds),
             # Headers are client-controlled: keep what fits rather than fail the login.
             user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
             ip_address=client.ip_address[:IP_ADDRESS_MAX_LENGTH] if client.ip_address else None,
         ),
     )
+    issued = await _issue_tokens(
+        session=session, settings=settings, user=user, auth_session=auth_session, now=now
+    )
+    await session.commit()
+    return issued
+
+
+async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: str) -> IssuedTokens:
+    """Rotate a refresh token: a new pair for the same session, the presented token retired.
+
+    A retired token presented again after the grace window means two parties hold the
+    session's tokens, so the whole session is revoked.
+    """
+    found = await refresh_tokens_crud.get_with_session_and_user(
+        session=session, token_hash=tokens.hash_opaque_token(refresh_token)
+    )
+    if found is None:
+        raise AuthenticationError(INVALID_REFRESH_TOKEN)
+    presented, auth_session, user = found
+    now = utc_now()
+    if not auth_session.is_usable(now=now):
+        raise AuthenticationError(SESSION_ENDED)
+    if presented.rotated_at is not None:
+        grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
+        if now - presented.rotated_at > grace:
+            await sessions_crud.revoke(session=session, auth_session=auth_session, now=now)
+            await session.commit()
+            logger.warning("Refresh token reuse detected; session %s revoked", auth_session.id)
+            raise AuthenticationError(REFRESH_TOKEN_REUSED)
+    if not user.is_active:
+        raise PermissionDeniedError(ACCOUNT_DISABLED)
+    await refresh_tokens_crud.mark_rotated(session=session, refresh_token=presented, now=now)
+    issued = await _issue_tokens(
+        session=session, settings=settings, user=user, auth_session=auth_session, now=now
+    )
+    await session.commit()
+    return issued
+
+
+async def logout(*, session: AsyncSession, refresh_token: str) -> None:
+    found = await refresh_tokens_crud.get_with_session_and_user(
+        session=session, token_hash=tokens.hash_opaque_token(refresh_token)
+    )
+    if found is None:
+        raise AuthenticationError(INVALID_REFRESH_TOKEN)
+    _, auth_session, _ = found
+    await sessions_crud.revoke(session=session, auth_session=auth_session, now=utc_now())
+    await session.commit()
+
+
+async def _issue_tokens(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    auth_session: AuthSession,
+    now: datetime,
+) -> IssuedTokens:
+    refresh_token = tokens.new_opaque_token()
+    await refresh_tokens_crud.create(
+        session=session,
+        session_id=auth_session.id,
+        token_hash=tokens.hash_opaque_token(refresh_token),
+    )
+    await sessions_crud.mark_used(session=session, auth_session=auth_session, now=now)
     access_token = tokens.create_access_token(
         settings=settings, user_id=user.id, session_id=auth_session.id, now=now
     )
-    await session.commit()
     return IssuedTokens(
         access_token=access_token,
         refresh_token=refresh_token,
@@ -165,7 +223,7 @@ async def authenticate(*, session: AsyncSession, settings: Settings, access_toke
     if auth_session.user_id != claims.user_id:
         raise AuthenticationError("Invalid access token")
     if not auth_session.is_usable(now=utc_now()):
-        raise AuthenticationError("Session has ended")
+        raise AuthenticationError(SESSION_ENDED)
     if not user.is_active:
         raise PermissionDeniedError(ACCOUNT_DISABLED)
     return Viewer(user=user, auth_session=auth_session)

@@ -12,7 +12,7 @@ from gql_app.errors import ConflictError, FieldError, InputValidationError, NotF
 from gql_app.models import User
 from gql_app.security.password_policy import assess_password
 from gql_app.security.passwords import hash_password
-from gql_app.services.auth import create_user_or_conflict
+from gql_app.services.accounts import create_user_or_conflict
 from gql_app.services.pagination import decode_cursor, encode_cursor
 from gql_app.services.validation import clean_search, normalize_email
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
-from gql_app.models import AuthSession, User
+from gql_app.models import AuthSession, RefreshToken, User
 from tests.factories import USER_PASSWORD, bcrypt_hashed, create_user
 from tests.graphql import LOGIN, GraphQLClient
 
@@ -59,9 +59,12 @@ class TestLogin:
 
         refresh_token = response.data["login"]["refreshToken"]
         auth_session = await db_session.scalar(select(AuthSession))
+        stored = await db_session.scalar(select(RefreshToken))
         assert auth_session is not None
-        assert auth_session.refresh_token_hash == hashlib.sha256(refresh_token.encode()).hexdigest()
-        assert refresh_token not in (auth_session.refresh_token_hash, auth_session.user_agent)
+        assert stored is not None
+        assert stored.session_id == auth_session.id
+        assert stored.token_hash == hashlib.sha256(refresh_token.encode()).hexdigest()
+        assert stored.rotated_at is None
         assert auth_session.user_agent == "pytest-browser/1.0"
         assert auth_session.revoked_at is None
         assert auth_session.expires_at > auth_session.created_at

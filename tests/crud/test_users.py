@@ -3,13 +3,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import users as users_crud
 from gql_app.crud.users import NewUser, UserFilter, UserPosition
-from gql_app.models import User
+from gql_app.db import SessionFactory
+from gql_app.models import ActionToken, AuthSession, RefreshToken, User
+from tests.auth_factories import create_action_token, create_auth_session, create_refresh_token
 from tests.factories import USER_PASSWORD, create_user, hashed, unique_email
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -448,3 +450,157 @@ class TestCount:
             )
             == 1
         )
+
+
+async def count_rows(session: AsyncSession, model: type[object]) -> int:
+    result = await session.scalar(select(func.count()).select_from(model))
+    assert result is not None
+    return result
+
+
+class TestUpdate:
+    async def test_sets_every_given_value_and_flushes(self, db_session: AsyncSession) -> None:
+        user = await create_user(db_session, full_name="Before")
+
+        returned = await users_crud.update(
+            session=db_session,
+            user=user,
+            values={"full_name": "After", "email": "after@example.com", "is_verified": True},
+        )
+
+        assert returned is user
+        with db_session.no_autoflush:
+            row = (
+                await db_session.execute(
+                    select(User.full_name, User.email, User.is_verified).where(User.id == user.id)
+                )
+            ).one()
+        assert tuple(row) == ("After", "after@example.com", True)
+
+    async def test_leaves_unnamed_fields_alone(self, db_session: AsyncSession) -> None:
+        user = await create_user(db_session, full_name="Kept", is_superuser=True)
+        email, password_hash = user.email, user.password_hash
+
+        await users_crud.update(session=db_session, user=user, values={"is_active": False})
+
+        assert (user.email, user.password_hash, user.full_name) == (email, password_hash, "Kept")
+        assert (user.is_active, user.is_superuser) == (False, True)
+
+    async def test_can_clear_a_field_to_none(self, db_session: AsyncSession) -> None:
+        user = await create_user(db_session, full_name="Someone")
+
+        await users_crud.update(session=db_session, user=user, values={"full_name": None})
+
+        with db_session.no_autoflush:
+            stored = await db_session.scalar(select(User.full_name).where(User.id == user.id))
+        assert stored is None
+
+    async def test_no_values_changes_nothing(self, db_session: AsyncSession) -> None:
+        user = await create_user(db_session, full_name="Same")
+
+        await users_crud.update(session=db_session, user=user, values={})
+
+        assert user.full_name == "Same"
+
+    async def test_does_not_commit(self, db_session: AsyncSession) -> None:
+        user = await create_user(db_session, full_name="Original")
+        user_id = user.id
+
+        await users_crud.update(session=db_session, user=user, values={"full_name": "Changed"})
+        await db_session.rollback()
+
+        stored = await db_session.scalar(select(User.full_name).where(User.id == user_id))
+        assert stored == "Original"
+
+    async def test_taken_email_raises_integrity_error(self, db_session: AsyncSession) -> None:
+        await create_user(db_session, email="taken@example.com")
+        user = await create_user(db_session)
+
+        with pytest.raises(IntegrityError):
+            await users_crud.update(
+                session=db_session, user=user, values={"email": "taken@example.com"}
+            )
+
+    async def test_moves_updated_at(self, db_session: AsyncSession) -> None:
+        with freeze_time(T0):
+            user = await create_user(db_session)
+
+        with freeze_time(T0 + timedelta(minutes=30)):
+            await users_crud.update(session=db_session, user=user, values={"full_name": "New"})
+            await db_session.commit()
+        await db_session.refresh(user)
+
+        assert user.updated_at == T0 + timedelta(minutes=30)
+
+
+class TestDelete:
+    async def test_removes_the_user(
+        self, db_session: AsyncSession, session_factory: SessionFactory
+    ) -> None:
+        user = await create_user(db_session)
+        user_id = user.id
+
+        await users_crud.delete(session=db_session, user=user)
+        await db_session.commit()
+
+        async with session_factory() as other:
+            assert await users_crud.get_by_id(session=other, user_id=user_id) is None
+
+    async def test_takes_sessions_refresh_and_action_tokens_with_it(
+        self, db_session: AsyncSession
+    ) -> None:
+        user = await create_user(db_session)
+        auth_session = await create_auth_session(db_session, user)
+        await create_refresh_token(db_session, auth_session)
+        await create_action_token(db_session, user)
+
+        await users_crud.delete(session=db_session, user=user)
+        await db_session.commit()
+
+        for model in (AuthSession, RefreshToken, ActionToken):
+            assert await count_rows(db_session, model) == 0, model.__name__
+
+    async def test_other_users_and_their_rows_survive(self, db_session: AsyncSession) -> None:
+        doomed = await create_user(db_session)
+        survivor = await create_user(db_session)
+        for user in (doomed, survivor):
+            auth_session = await create_auth_session(db_session, user)
+            await create_refresh_token(db_session, auth_session)
+            await create_action_token(db_session, user)
+
+        await users_crud.delete(session=db_session, user=doomed)
+        await db_session.commit()
+
+        assert await count_rows(db_session, User) == 1
+        for model in (AuthSession, RefreshToken, ActionToken):
+            assert await count_rows(db_session, model) == 1, model.__name__
+
+    async def test_does_not_commit(self, db_session: AsyncSession) -> None:
+        user = await create_user(db_session)
+        user_id = user.id
+
+        await users_crud.delete(session=db_session, user=user)
+        await db_session.rollback()
+
+        assert await users_crud.get_by_id(session=db_session, user_id=user_id) is not None
+
+
+class TestLockActiveSuperusers:
+    async def test_returns_the_ids_of_active_superusers_in_id_order(
+        self, db_session: AsyncSession
+    ) -> None:
+        first = await create_user(db_session, is_superuser=True)
+        second = await create_user(db_session, is_superuser=True)
+        await create_user(db_session, is_superuser=True, is_active=False)
+        await create_user(db_session)
+        await create_user(db_session, is_active=False)
+
+        locked = await users_crud.lock_active_superusers(session=db_session)
+
+        assert list(locked) == sorted([first.id, second.id])
+
+    async def test_no_active_superuser_gives_an_empty_list(self, db_session: AsyncSession) -> None:
+        await create_user(db_session)
+        await create_user(db_session, is_superuser=True, is_active=False)
+
+        assert list(await users_crud.lock_active_superusers(session=db_session)) == []

@@ -68,6 +68,8 @@ def settings(e2e_database_url: str) -> Settings:
         secret_key=SecretStr(SECRET_KEY),
         database_url=e2e_database_url,
         migrate_on_start=False,
+        # Mail is kept in a list (the ``outbox`` fixture) rather than printed.
+        email_backend="memory",
         first_superuser_email=None,
         first_superuser_password=None,
     )

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.api.resolvers import users as users_resolvers
 from gql_app.config import Settings
-from gql_app.models import AuthSession, User
+from gql_app.models import AuthSession, RefreshToken, User
 from gql_app.models.base import utc_now
-from gql_app.services.auth import EMAIL_TAKEN
+from gql_app.security.tokens import hash_opaque_token
+from gql_app.services.accounts import EMAIL_TAKEN
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse
 
@@ -138,7 +139,15 @@ class TestRegisterLoginMe:
         assert stored[0].ip_address == "127.0.0.1"
         assert stored[0].user_agent is not None
         assert stored[0].user_agent.startswith("python-httpx/")
-        assert payload["refreshToken"] not in stored[0].refresh_token_hash
+        refresh_rows = (
+            await db_session.scalars(
+                select(RefreshToken).where(RefreshToken.session_id == stored[0].id)
+            )
+        ).all()
+        assert len(refresh_rows) == 1
+        assert refresh_rows[0].rotated_at is None
+        assert refresh_rows[0].token_hash == hash_opaque_token(payload["refreshToken"])
+        assert payload["refreshToken"] not in refresh_rows[0].token_hash
         assert stored[0].expires_at - utc_now() > timedelta(days=29)
 
     async def test_registering_an_email_again_in_another_case_conflicts(
@@ -447,8 +456,12 @@ class TestDatabaseConstraints:
         await db_session.commit()
 
         remaining = await db_session.scalar(select(func.count()).select_from(AuthSession))
+        remaining_refresh_tokens = await db_session.scalar(
+            select(func.count()).select_from(RefreshToken)
+        )
 
         assert remaining == 0
+        assert remaining_refresh_tokens == 0
 
 
 class TestInputsPostgresIsStricterAbout:

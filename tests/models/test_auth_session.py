@@ -1,4 +1,3 @@
-import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,15 +14,9 @@ from tests.factories import create_user
 NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
 
 
-def token_hash(label: str) -> str:
-    return hashlib.sha256(label.encode()).hexdigest()
-
-
-def new_session(user: User, *, label: str | None = None, **values: object) -> AuthSession:
+def new_session(user: User, **values: object) -> AuthSession:
     values.setdefault("expires_at", NOW + timedelta(days=30))
-    return AuthSession(
-        user_id=user.id, refresh_token_hash=token_hash(label or uuid.uuid4().hex), **values
-    )
+    return AuthSession(user_id=user.id, **values)
 
 
 async def count_sessions(session: AsyncSession, user_id: uuid.UUID) -> int:
@@ -59,23 +52,11 @@ class TestAuthSessionDefaults:
 
 
 class TestAuthSessionConstraints:
-    async def test_refresh_token_hash_is_unique(self, db_session: AsyncSession) -> None:
-        user = await create_user(db_session)
-        db_session.add(new_session(user, label="same-token"))
-        await db_session.flush()
-        db_session.add(new_session(user, label="same-token"))
-
-        with pytest.raises(IntegrityError, match="refresh_token_hash"):
-            await db_session.flush()
+    # The refresh token digest moved to its own table: its uniqueness is tested in
+    # tests/models/test_refresh_token.py.
 
     async def test_session_must_belong_to_an_existing_user(self, db_session: AsyncSession) -> None:
-        db_session.add(
-            AuthSession(
-                user_id=uuid.uuid4(),
-                refresh_token_hash=token_hash("orphan"),
-                expires_at=NOW,
-            )
-        )
+        db_session.add(AuthSession(user_id=uuid.uuid4(), expires_at=NOW))
 
         with pytest.raises(IntegrityError, match="FOREIGN KEY"):
             await db_session.flush()
@@ -138,10 +119,7 @@ class TestIsUsable:
         self, expires_at: datetime, revoked_at: datetime | None, usable: bool
     ) -> None:
         auth_session = AuthSession(
-            user_id=uuid.uuid4(),
-            refresh_token_hash=token_hash("x"),
-            expires_at=expires_at,
-            revoked_at=revoked_at,
+            user_id=uuid.uuid4(), expires_at=expires_at, revoked_at=revoked_at
         )
 
         assert auth_session.is_usable(now=NOW) is usable

@@ -167,7 +167,7 @@ class TestAccessTokenRejected:
 
 class TestRefreshTokens:
     def test_new_refresh_tokens_are_long_random_and_url_safe(self) -> None:
-        generated = {tokens.new_refresh_token() for _ in range(50)}
+        generated = {tokens.new_opaque_token() for _ in range(50)}
 
         assert len(generated) == 50
         for token in generated:
@@ -179,8 +179,8 @@ class TestRefreshTokens:
     def test_hash_is_the_sha256_hex_digest(self) -> None:
         token = "a-refresh-token"
 
-        assert tokens.hash_refresh_token(token) == hashlib.sha256(b"a-refresh-token").hexdigest()
-        assert len(tokens.hash_refresh_token(token)) == 64
+        assert tokens.hash_opaque_token(token) == hashlib.sha256(b"a-refresh-token").hexdigest()
+        assert len(tokens.hash_opaque_token(token)) == 64
 
     def test_different_tokens_hash_differently(self) -> None:
-        assert tokens.hash_refresh_token("token-a") != tokens.hash_refresh_token("token-b")
+        assert tokens.hash_opaque_token("token-a") != tokens.hash_opaque_token("token-b")

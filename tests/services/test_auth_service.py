@@ -19,12 +19,13 @@ from gql_app.errors import (
     InvalidCredentialsError,
     PermissionDeniedError,
 )
-from gql_app.models import AuthSession, User
+from gql_app.models import AuthSession, RefreshToken, User
 from gql_app.security import tokens
 from gql_app.security.passwords import password_hash, verify_password
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
+from tests.services.support import CollectingScheduler
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
 NO_CLIENT = ClientInfo()
@@ -56,6 +57,7 @@ class TestRegister:
         self, db_session: AsyncSession, session_factory: SessionFactory
     ) -> None:
         user = await auth_service.register(
+            jobs=CollectingScheduler(),
             session=db_session,
             data=Registration(
                 email="  New.Person@Example.COM ",
@@ -75,6 +77,7 @@ class TestRegister:
         self, db_session: AsyncSession
     ) -> None:
         user = await auth_service.register(
+            jobs=CollectingScheduler(),
             session=db_session,
             data=Registration(email="hash@example.com", password=STRONG_PASSWORD),
         )
@@ -85,6 +88,7 @@ class TestRegister:
 
     async def test_commits_the_new_account(self, db_session: AsyncSession) -> None:
         await auth_service.register(
+            jobs=CollectingScheduler(),
             session=db_session,
             data=Registration(email="kept@example.com", password=STRONG_PASSWORD),
         )
@@ -100,6 +104,7 @@ class TestRegister:
         self, db_session: AsyncSession, full_name: str | None
     ) -> None:
         user = await auth_service.register(
+            jobs=CollectingScheduler(),
             session=db_session,
             data=Registration(
                 email="noname@example.com", password=STRONG_PASSWORD, full_name=full_name
@@ -118,7 +123,9 @@ class TestRegister:
 
         with pytest.raises(ConflictError) as caught:
             await auth_service.register(
-                session=db_session, data=Registration(email=email, password=STRONG_PASSWORD)
+                jobs=CollectingScheduler(),
+                session=db_session,
+                data=Registration(email=email, password=STRONG_PASSWORD),
             )
 
         assert caught.value.message == "An account with this email already exists"
@@ -198,7 +205,9 @@ class TestRegister:
         self, db_session: AsyncSession, registration: Registration, field: str, message: str
     ) -> None:
         with pytest.raises(InputValidationError) as caught:
-            await auth_service.register(session=db_session, data=registration)
+            await auth_service.register(
+                session=db_session, data=registration, jobs=CollectingScheduler()
+            )
 
         assert field_names(caught.value) == [field]
         assert message in caught.value.fields[0].message
@@ -207,6 +216,7 @@ class TestRegister:
     async def test_reports_every_problem_at_once(self, db_session: AsyncSession) -> None:
         with pytest.raises(InputValidationError) as caught:
             await auth_service.register(
+                jobs=CollectingScheduler(),
                 session=db_session,
                 data=Registration(email="nope", password="short", full_name="y" * 300),
             )
@@ -217,6 +227,7 @@ class TestRegister:
 
     async def test_full_name_at_the_limit_is_accepted(self, db_session: AsyncSession) -> None:
         user = await auth_service.register(
+            jobs=CollectingScheduler(),
             session=db_session,
             data=Registration(
                 email="limit@example.com", password=STRONG_PASSWORD, full_name="z" * 255
@@ -271,20 +282,23 @@ class TestLogin:
 
         async with session_factory() as other:
             stored = (await other.scalars(select(AuthSession))).all()
+            refresh_rows = (await other.scalars(select(RefreshToken))).all()
         assert len(stored) == 1
         auth_session = stored[0]
         assert auth_session.id == claims.session_id
         assert auth_session.user_id == test_user.id
-        assert (
-            auth_session.refresh_token_hash
-            == hashlib.sha256(issued.refresh_token.encode()).hexdigest()
-        )
+        assert len(refresh_rows) == 1
+        refresh_row = refresh_rows[0]
+        assert refresh_row.session_id == auth_session.id
+        assert refresh_row.token_hash == hashlib.sha256(issued.refresh_token.encode()).hexdigest()
+        assert (refresh_row.created_at, refresh_row.rotated_at) == (NOW, None)
         assert issued.refresh_token not in (
-            auth_session.refresh_token_hash,
+            refresh_row.token_hash,
             auth_session.user_agent,
             auth_session.ip_address,
         )
         assert auth_session.created_at == NOW
+        assert auth_session.last_used_at == NOW
         assert auth_session.expires_at == NOW + timedelta(
             seconds=settings.refresh_token_expire_seconds
         )
@@ -357,6 +371,47 @@ class TestLogin:
 
         assert caught.value.message == "This account is disabled"
         assert await count_rows(db_session, AuthSession) == 0
+
+    async def test_unverified_account_is_refused_when_verification_is_required(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        strict = settings.model_copy(update={"require_verified_email": True})
+        user = await create_user(db_session, is_verified=False)
+
+        with pytest.raises(PermissionDeniedError) as caught:
+            await login(db_session, strict, user.email)
+
+        assert caught.value.message == auth_service.EMAIL_NOT_VERIFIED
+        assert await count_rows(db_session, AuthSession) == 0
+
+    async def test_verified_account_signs_in_when_verification_is_required(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        strict = settings.model_copy(update={"require_verified_email": True})
+        user = await create_user(db_session, is_verified=True)
+
+        issued = await login(db_session, strict, user.email)
+
+        assert issued.user.id == user.id
+
+    async def test_unverified_account_signs_in_by_default(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        assert settings.require_verified_email is False
+        user = await create_user(db_session, is_verified=False)
+
+        issued = await login(db_session, settings, user.email)
+
+        assert issued.user.id == user.id
+
+    async def test_unverified_account_with_a_wrong_password_gets_invalid_credentials(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        strict = settings.model_copy(update={"require_verified_email": True})
+        user = await create_user(db_session, is_verified=False)
+
+        with pytest.raises(InvalidCredentialsError):
+            await login(db_session, strict, user.email, password="WrongPassword123!")
 
     async def test_inactive_account_with_a_wrong_password_does_not_reveal_it_is_disabled(
         self, db_session: AsyncSession, settings: Settings

@@ -26,7 +26,9 @@ class AuthMutation:
         input: Annotated[RegisterInput, strawberry.argument(description="The new account.")],
     ) -> UserType:
         async with info.context.db() as session:
-            user = await auth_service.register(session=session, data=input.to_domain())
+            user = await auth_service.register(
+                session=session, data=input.to_domain(), jobs=info.context.jobs()
+            )
         return UserType.from_model(user)
 
     @strawberry.mutation(

@@ -1,4 +1,4 @@
-"""create users and auth sessions
+"""create users, sessions, refresh tokens and action tokens
 
 Revision ID: 4a0c9ba359ac
 Revises:
@@ -39,7 +39,6 @@ def upgrade() -> None:
         "auth_sessions",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("refresh_token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
@@ -53,16 +52,71 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
-        sa.UniqueConstraint(
-            "refresh_token_hash", name=op.f("uq_auth_sessions_refresh_token_hash")
-        ),
     )
     op.create_index(
         op.f("ix_auth_sessions_user_id"), "auth_sessions", ["user_id"], unique=False
     )
 
+    op.create_table(
+        "refresh_tokens",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("session_id", sa.Uuid(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["auth_sessions.id"],
+            name=op.f("fk_refresh_tokens_session_id_auth_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_refresh_tokens_token_hash")),
+    )
+    op.create_index(
+        op.f("ix_refresh_tokens_session_id"), "refresh_tokens", ["session_id"], unique=False
+    )
+
+    op.create_table(
+        "action_tokens",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column(
+            "purpose",
+            sa.Enum(
+                "password_reset",
+                "email_verification",
+                name="actiontokenpurpose",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_action_tokens_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_action_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_action_tokens_token_hash")),
+    )
+    op.create_index(
+        op.f("ix_action_tokens_user_id"), "action_tokens", ["user_id"], unique=False
+    )
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_action_tokens_user_id"), table_name="action_tokens")
+    op.drop_table("action_tokens")
+    op.drop_index(op.f("ix_refresh_tokens_session_id"), table_name="refresh_tokens")
+    op.drop_table("refresh_tokens")
     op.drop_index(op.f("ix_auth_sessions_user_id"), table_name="auth_sessions")
     op.drop_table("auth_sessions")
     op.drop_index("ix_users_created_at_id", table_name="users")

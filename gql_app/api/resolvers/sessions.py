@@ -1,0 +1,71 @@
+from typing import Annotated
+
+import strawberry
+
+from gql_app.api.context import Info
+from gql_app.api.permissions import IsAuthenticated
+from gql_app.api.types import AuthPayload, SessionType
+from gql_app.services import auth as auth_service
+from gql_app.services import sessions as sessions_service
+
+RefreshTokenArgument = Annotated[
+    str, strawberry.argument(description="The refresh token from login or the last refresh.")
+]
+
+
+@strawberry.type
+class SessionsQuery:
+    @strawberry.field(
+        description="Your active sessions, newest first.", permission_classes=[IsAuthenticated]
+    )
+    async def my_sessions(self, info: Info) -> list[SessionType]:
+        viewer = await info.context.viewer()
+        async with info.context.db() as session:
+            sessions = await sessions_service.list_sessions(session=session, viewer=viewer)
+        return [SessionType.from_model(s, current_id=viewer.auth_session.id) for s in sessions]
+
+
+@strawberry.type
+class SessionsMutation:
+    @strawberry.mutation(
+        description=(
+            "Trade a refresh token for a new pair. The presented token is retired; presenting "
+            "it again later revokes the whole session."
+        )
+    )
+    async def refresh_token(self, info: Info, refresh_token: RefreshTokenArgument) -> AuthPayload:
+        async with info.context.db() as session:
+            issued = await auth_service.refresh(
+                session=session, settings=info.context.settings, refresh_token=refresh_token
+            )
+        return AuthPayload.from_tokens(issued)
+
+    @strawberry.mutation(description="End the session this refresh token belongs to.")
+    async def logout(self, info: Info, refresh_token: RefreshTokenArgument) -> bool:
+        async with info.context.db() as session:
+            await auth_service.logout(session=session, refresh_token=refresh_token)
+        return True
+
+    @strawberry.mutation(
+        description="End every session of your account, this one included.",
+        permission_classes=[IsAuthenticated],
+    )
+    async def logout_all(self, info: Info) -> bool:
+        viewer = await info.context.viewer()
+        async with info.context.db() as session:
+            await sessions_service.logout_all(session=session, viewer=viewer)
+        return True
+
+    @strawberry.mutation(
+        description="End one of your sessions (see mySessions).",
+        permission_classes=[IsAuthenticated],
+    )
+    async def revoke_session(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The session's id.")],
+    ) -> bool:
+        viewer = await info.context.viewer()
+        async with info.context.db() as session:
+            await sessions_service.revoke_session(session=session, viewer=viewer, session_id=id)
+        return True

@@ -1,0 +1,191 @@
+"""Self-service account changes: profile, password change and password reset."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.crud import auth_sessions as sessions_crud
+from gql_app.crud import users as users_crud
+from gql_app.errors import (
+    ConflictError,
+    EmailDeliveryError,
+    FieldError,
+    InputValidationError,
+)
+from gql_app.models import ActionTokenPurpose, User
+from gql_app.models.base import utc_now
+from gql_app.security.password_policy import assess_password
+from gql_app.security.passwords import hash_password, verify_password
+from gql_app.services import action_tokens
+from gql_app.services.email_verification import deliver_email_verification
+from gql_app.services.jobs import JobContext, JobScheduler
+from gql_app.services.validation import clean_full_name, normalize_email
+from gql_app.services.viewer import Viewer
+
+EMAIL_TAKEN = "An account with this email already exists"
+RESET = ActionTokenPurpose.PASSWORD_RESET
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanges:
+    """None leaves a field as it is; an empty full name clears it."""
+
+    full_name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChange:
+    current_password: str
+    new_password: str
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    token: str
+    new_password: str
+
+
+async def update_me(
+    *, session: AsyncSession, viewer: Viewer, changes: ProfileChanges, jobs: JobScheduler
+) -> User:
+    user = viewer.user
+    values: dict[str, Any] = {}
+    problems: list[FieldError] = []
+    if changes.full_name is not None:
+        full_name = clean_full_name(changes.full_name)
+        if isinstance(full_name, FieldError):
+            problems.append(full_name)
+        else:
+            values["full_name"] = full_name
+    if changes.email is not None:
+        email = normalize_email(changes.email)
+        if isinstance(email, FieldError):
+            problems.append(email)
+        elif email != user.email:
+            values.update(email=email, is_verified=False)
+    if problems:
+        raise InputValidationError(problems)
+    if "email" in values:
+        await ensure_email_free(session=session, email=values["email"])
+    await save_user_or_conflict(session=session, user=user, values=values)
+    await session.commit()
+    if "email" in values:
+        jobs.schedule(deliver_email_verification, user_id=user.id)
+    return user
+
+
+async def ensure_email_free(*, session: AsyncSession, email: str) -> None:
+    if await users_crud.get_by_email(session=session, email=email) is not None:
+        raise ConflictError(EMAIL_TAKEN)
+
+
+async def create_user_or_conflict(*, session: AsyncSession, data: users_crud.NewUser) -> User:
+    try:
+        return await users_crud.create(session=session, data=data)
+    except IntegrityError as error:
+        # A concurrent request won the race for this email.
+        await session.rollback()
+        raise ConflictError(EMAIL_TAKEN) from error
+
+
+async def save_user_or_conflict(
+    *, session: AsyncSession, user: User, values: dict[str, Any]
+) -> None:
+    try:
+        await users_crud.update(session=session, user=user, values=values)
+    except IntegrityError as error:
+        # Another request took the email between our check and our write.
+        await session.rollback()
+        raise ConflictError(EMAIL_TAKEN) from error
+
+
+async def password_problem(
+    password: str, *, user_email: str, field: str, full_name: str | None = None
+) -> FieldError | None:
+    problem = await assess_password(password, email=user_email, full_name=full_name)
+    return None if problem is None else FieldError(field=field, message=problem)
+
+
+async def new_password_hash(
+    password: str, *, user_email: str, field: str, full_name: str | None = None
+) -> str:
+    problem = await password_problem(
+        password, user_email=user_email, field=field, full_name=full_name
+    )
+    if problem is not None:
+        raise InputValidationError([problem])
+    return await hash_password(password)
+
+
+async def change_password(*, session: AsyncSession, viewer: Viewer, change: PasswordChange) -> None:
+    user = viewer.user
+    if not (await verify_password(change.current_password, user.password_hash)).valid:
+        raise InputValidationError.single("current_password", "Current password is incorrect")
+    password_hash = await new_password_hash(
+        change.new_password, user_email=user.email, field="new_password", full_name=user.full_name
+    )
+    await users_crud.set_password_hash(session=session, user=user, password_hash=password_hash)
+    await end_password_credentials(session=session, user=user, keep_session=viewer)
+    await session.commit()
+
+
+async def end_password_credentials(
+    *, session: AsyncSession, user: User, keep_session: Viewer | None = None
+) -> None:
+    """After a password changes: other sessions end and reset links stop working."""
+    await sessions_crud.revoke_all_for_user(
+        session=session,
+        user_id=user.id,
+        now=utc_now(),
+        except_session_id=keep_session.auth_session.id if keep_session else None,
+    )
+    await action_tokens.spend_all(session=session, user=user, purpose=RESET)
+
+
+def request_password_reset(*, email: str, jobs: JobScheduler) -> None:
+    """Answer at once and alike for every address; the lookup and the mail happen afterwards."""
+    normalized = normalize_email(email)
+    if isinstance(normalized, FieldError):
+        raise InputValidationError([normalized])
+    jobs.schedule(deliver_password_reset, email=normalized)
+
+
+async def deliver_password_reset(context: JobContext, *, email: str) -> None:
+    session = context.session
+    user = await users_crud.get_by_email(session=session, email=email)
+    if user is None or not user.is_active:
+        return
+    token = await action_tokens.issue(
+        session=session,
+        user=user,
+        purpose=RESET,
+        lifetime_seconds=context.settings.password_reset_token_expire_seconds,
+    )
+    try:
+        await context.email.send_password_reset(to=user.email, token=token)
+    except EmailDeliveryError:
+        # The links already sent keep working when the new one never arrives.
+        await session.rollback()
+        raise
+    await session.commit()
+
+
+async def reset_password(*, session: AsyncSession, reset: PasswordReset) -> None:
+    action_token = await action_tokens.redeem(session=session, token=reset.token, purpose=RESET)
+    user = await users_crud.get_by_id(session=session, user_id=action_token.user_id)
+    if user is None or not user.is_active or user.email != action_token.email:
+        raise InputValidationError.single("token", action_tokens.INVALID_ACTION_TOKEN)
+    password_hash = await new_password_hash(
+        reset.new_password, user_email=user.email, field="new_password", full_name=user.full_name
+    )
+    await users_crud.update(
+        session=session,
+        user=user,
+        # The link reached this address, which proves the user reads it.
+        values={"password_hash": password_hash, "is_verified": True},
+    )
+    await end_password_credentials(session=session, user=user)
+    await session.commit()

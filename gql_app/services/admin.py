@@ -1,0 +1,158 @@
+"""Superusers managing other accounts."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.crud import auth_sessions as sessions_crud
+from gql_app.crud import users as users_crud
+from gql_app.errors import (
+    ConflictError,
+    FieldError,
+    InputValidationError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from gql_app.models import User
+from gql_app.models.base import utc_now
+from gql_app.security.passwords import hash_password
+from gql_app.services.accounts import (
+    create_user_or_conflict,
+    end_password_credentials,
+    ensure_email_free,
+    password_problem,
+    save_user_or_conflict,
+)
+from gql_app.services.auth import Registration, validated_new_user
+from gql_app.services.email_verification import deliver_email_verification
+from gql_app.services.jobs import JobScheduler
+from gql_app.services.validation import clean_full_name, normalize_email
+from gql_app.services.viewer import Viewer
+
+LAST_SUPERUSER = "The last active superuser must stay an active superuser"
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    email: str
+    password: str
+    full_name: str | None = None
+    is_active: bool = True
+    is_superuser: bool = False
+    is_verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanges:
+    """None leaves a field as it is."""
+
+    email: str | None = None
+    full_name: str | None = None
+    password: str | None = None
+    is_active: bool | None = None
+    is_superuser: bool | None = None
+    is_verified: bool | None = None
+
+
+async def create_user(*, session: AsyncSession, data: NewAccount, jobs: JobScheduler) -> User:
+    new_user = await validated_new_user(
+        Registration(email=data.email, password=data.password, full_name=data.full_name)
+    )
+    await ensure_email_free(session=session, email=new_user.email)
+    user = await create_user_or_conflict(
+        session=session,
+        data=users_crud.NewUser(
+            email=new_user.email,
+            password_hash=new_user.password_hash,
+            full_name=new_user.full_name,
+            is_active=data.is_active,
+            is_superuser=data.is_superuser,
+            is_verified=data.is_verified,
+        ),
+    )
+    await session.commit()
+    if not user.is_verified:
+        jobs.schedule(deliver_email_verification, user_id=user.id)
+    return user
+
+
+async def update_user(*, session: AsyncSession, user_id: str, changes: AccountChanges) -> User:
+    user = await _get_user(session=session, user_id=user_id)
+    values = await _validated_changes(user, changes)
+    if "email" in values:
+        await ensure_email_free(session=session, email=values["email"])
+    loses_power = values.get("is_active") is False or values.get("is_superuser") is False
+    if loses_power and user.is_superuser and user.is_active:
+        await _ensure_another_active_superuser(session=session, user=user)
+    await save_user_or_conflict(session=session, user=user, values=values)
+    if "password_hash" in values:
+        await end_password_credentials(session=session, user=user)
+    elif values.get("is_active") is False:
+        await sessions_crud.revoke_all_for_user(session=session, user_id=user.id, now=utc_now())
+    await session.commit()
+    return user
+
+
+async def delete_user(*, session: AsyncSession, viewer: Viewer, user_id: str) -> None:
+    user = await _get_user(session=session, user_id=user_id)
+    if user.id == viewer.user.id:
+        raise PermissionDeniedError("You cannot delete your own account")
+    if user.is_superuser and user.is_active:
+        await _ensure_another_active_superuser(session=session, user=user)
+    # Sessions, refresh tokens and emailed tokens go with the user (ON DELETE CASCADE).
+    await users_crud.delete(session=session, user=user)
+    await session.commit()
+
+
+async def _get_user(*, session: AsyncSession, user_id: str) -> User:
+    try:
+        parsed_id = uuid.UUID(user_id)
+    except ValueError as error:
+        raise InputValidationError.single("id", "Invalid user id") from error
+    user = await users_crud.get_by_id(session=session, user_id=parsed_id)
+    if user is None:
+        raise NotFoundError("User not found")
+    return user
+
+
+async def _ensure_another_active_superuser(*, session: AsyncSession, user: User) -> None:
+    active_superusers = await users_crud.lock_active_superusers(session=session)
+    if all(superuser_id == user.id for superuser_id in active_superusers):
+        raise ConflictError(LAST_SUPERUSER)
+
+
+async def _validated_changes(user: User, changes: AccountChanges) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    problems: list[FieldError] = []
+    if changes.email is not None:
+        email = normalize_email(changes.email)
+        if isinstance(email, FieldError):
+            problems.append(email)
+        elif email != user.email:
+            values.update(email=email, is_verified=False)
+    if changes.full_name is not None:
+        full_name = clean_full_name(changes.full_name)
+        if isinstance(full_name, FieldError):
+            problems.append(full_name)
+        else:
+            values["full_name"] = full_name
+    for flag in ("is_active", "is_superuser", "is_verified"):
+        value = getattr(changes, flag)
+        if value is not None:
+            values[flag] = value
+    if changes.password is not None:
+        problem = await password_problem(
+            changes.password,
+            user_email=values.get("email", user.email),
+            field="password",
+            full_name=values.get("full_name", user.full_name),
+        )
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        raise InputValidationError(problems)
+    if changes.password is not None:
+        values["password_hash"] = await hash_password(changes.password)
+    return values

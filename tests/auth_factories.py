@@ -1,0 +1,69 @@
+"""Builders for the rows behind signing in and emailed links: sessions, refresh and action tokens.
+
+Each returns the plaintext token with its row where there is one, the way a client holds it.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.models import ActionToken, ActionTokenPurpose, AuthSession, RefreshToken, User
+from gql_app.security.tokens import hash_opaque_token, new_opaque_token
+
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+async def create_auth_session(
+    session: AsyncSession,
+    user: User,
+    *,
+    expires_at: datetime = FAR_FUTURE,
+    revoked_at: datetime | None = None,
+    created_at: datetime | None = None,
+) -> AuthSession:
+    auth_session = AuthSession(user_id=user.id, expires_at=expires_at, revoked_at=revoked_at)
+    if created_at is not None:
+        auth_session.created_at = created_at
+    session.add(auth_session)
+    await session.commit()
+    return auth_session
+
+
+async def create_refresh_token(
+    session: AsyncSession,
+    auth_session: AuthSession,
+    *,
+    rotated_at: datetime | None = None,
+) -> tuple[str, RefreshToken]:
+    token = new_opaque_token()
+    row = RefreshToken(
+        session_id=auth_session.id, token_hash=hash_opaque_token(token), rotated_at=rotated_at
+    )
+    session.add(row)
+    await session.commit()
+    return token, row
+
+
+async def create_action_token(
+    session: AsyncSession,
+    user: User,
+    *,
+    purpose: ActionTokenPurpose = ActionTokenPurpose.PASSWORD_RESET,
+    email: str | None = None,
+    expires_at: datetime | None = None,
+    used_at: datetime | None = None,
+) -> tuple[str, ActionToken]:
+    token = new_opaque_token()
+    row = ActionToken(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        purpose=purpose,
+        token_hash=hash_opaque_token(token),
+        email=email or user.email,
+        expires_at=expires_at or datetime.now(UTC) + timedelta(hours=1),
+        used_at=used_at,
+    )
+    session.add(row)
+    await session.commit()
+    return token, row

@@ -52,20 +52,7 @@ async def update_me(
     *, session: AsyncSession, viewer: Viewer, changes: ProfileChanges, jobs: JobScheduler
 ) -> User:
     user = viewer.user
-    values: dict[str, Any] = {}
-    problems: list[FieldError] = []
-    if changes.full_name is not None:
-        full_name = clean_full_name(changes.full_name)
-        if isinstance(full_name, FieldError):
-            problems.append(full_name)
-        else:
-            values["full_name"] = full_name
-    if changes.email is not None:
-        email = normalize_email(changes.email)
-        if isinstance(email, FieldError):
-            problems.append(email)
-        elif email != user.email:
-            values.update(email=email, is_verified=False)
+    values, problems = profile_changes(user, email=changes.email, full_name=changes.full_name)
     if problems:
         raise InputValidationError(problems)
     if "email" in values:
@@ -75,6 +62,28 @@ async def update_me(
     if "email" in values:
         jobs.schedule(deliver_email_verification, user_id=user.id)
     return user
+
+
+def profile_changes(
+    user: User, *, email: str | None, full_name: str | None
+) -> tuple[dict[str, Any], list[FieldError]]:
+    """The column values a profile edit sets, and what is wrong with it. None: unchanged."""
+    values: dict[str, Any] = {}
+    problems: list[FieldError] = []
+    if full_name is not None:
+        cleaned = clean_full_name(full_name)
+        if isinstance(cleaned, FieldError):
+            problems.append(cleaned)
+        else:
+            values["full_name"] = cleaned
+    if email is not None:
+        normalized = normalize_email(email)
+        if isinstance(normalized, FieldError):
+            problems.append(normalized)
+        elif normalized != user.email:
+            # A new address is unconfirmed until its owner follows the link sent to it.
+            values.update(email=normalized, is_verified=False)
+    return values, problems
 
 
 async def ensure_email_free(*, session: AsyncSession, email: str) -> None:

@@ -1,6 +1,5 @@
 """Superusers managing other accounts."""
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +9,7 @@ from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import users as users_crud
 from gql_app.errors import (
     ConflictError,
-    FieldError,
     InputValidationError,
-    NotFoundError,
     PermissionDeniedError,
 )
 from gql_app.models import User
@@ -23,12 +20,13 @@ from gql_app.services.accounts import (
     end_password_credentials,
     ensure_email_free,
     password_problem,
+    profile_changes,
     save_user_or_conflict,
 )
 from gql_app.services.auth import Registration, validated_new_user
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobScheduler
-from gql_app.services.validation import clean_full_name, normalize_email
+from gql_app.services.users import get_user
 from gql_app.services.viewer import Viewer
 
 LAST_SUPERUSER = "The last active superuser must stay an active superuser"
@@ -79,7 +77,7 @@ async def create_user(*, session: AsyncSession, data: NewAccount, jobs: JobSched
 
 
 async def update_user(*, session: AsyncSession, user_id: str, changes: AccountChanges) -> User:
-    user = await _get_user(session=session, user_id=user_id)
+    user = await get_user(session=session, user_id=user_id)
     values = await _validated_changes(user, changes)
     if "email" in values:
         await ensure_email_free(session=session, email=values["email"])
@@ -96,7 +94,7 @@ async def update_user(*, session: AsyncSession, user_id: str, changes: AccountCh
 
 
 async def delete_user(*, session: AsyncSession, viewer: Viewer, user_id: str) -> None:
-    user = await _get_user(session=session, user_id=user_id)
+    user = await get_user(session=session, user_id=user_id)
     if user.id == viewer.user.id:
         raise PermissionDeniedError("You cannot delete your own account")
     if user.is_superuser and user.is_active:
@@ -106,17 +104,6 @@ async def delete_user(*, session: AsyncSession, viewer: Viewer, user_id: str) ->
     await session.commit()
 
 
-async def _get_user(*, session: AsyncSession, user_id: str) -> User:
-    try:
-        parsed_id = uuid.UUID(user_id)
-    except ValueError as error:
-        raise InputValidationError.single("id", "Invalid user id") from error
-    user = await users_crud.get_by_id(session=session, user_id=parsed_id)
-    if user is None:
-        raise NotFoundError("User not found")
-    return user
-
-
 async def _ensure_another_active_superuser(*, session: AsyncSession, user: User) -> None:
     active_superusers = await users_crud.lock_active_superusers(session=session)
     if all(superuser_id == user.id for superuser_id in active_superusers):
@@ -124,20 +111,7 @@ async def _ensure_another_active_superuser(*, session: AsyncSession, user: User)
 
 
 async def _validated_changes(user: User, changes: AccountChanges) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    problems: list[FieldError] = []
-    if changes.email is not None:
-        email = normalize_email(changes.email)
-        if isinstance(email, FieldError):
-            problems.append(email)
-        elif email != user.email:
-            values.update(email=email, is_verified=False)
-    if changes.full_name is not None:
-        full_name = clean_full_name(changes.full_name)
-        if isinstance(full_name, FieldError):
-            problems.append(full_name)
-        else:
-            values["full_name"] = full_name
+    values, problems = profile_changes(user, email=changes.email, full_name=changes.full_name)
     for flag in ("is_active", "is_superuser", "is_verified"):
         value = getattr(changes, flag)
         if value is not None:

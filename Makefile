@@ -56,6 +56,7 @@ lock: install-dev
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
 		--generate-hashes --extra dev --output-file requirements/dev.txt
 	echo "hatchling" | $(BIN)/uv pip compile - --quiet --universal --python-version 3.11 \
+		--constraint requirements/dev.txt \
 		--generate-hashes --output-file requirements/build.txt
 
 clean:

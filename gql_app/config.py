@@ -1,10 +1,12 @@
 import secrets
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 EmailBackendName = Literal["console", "smtp", "memory"]
@@ -53,9 +55,66 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # Business-logic rate limits (see README, "Rate limits"). Each limit is one or more
+    # windows in the `limits` notation, ";"-separated: "10/15minutes;100/hour".
+    rate_limit_enabled: bool = True
+    # Unset: counters live in the process (one worker). Set (redis://host:6379/0) to share
+    # them between workers and keep them across restarts.
+    redis_url: str | None = None
+    rate_limit_key_prefix: str = "gql-app"
+    login_failures_per_account: str = "10/15minutes;100/hour"
+    login_attempts_per_ip: str = "60/minute;600/hour"
+    registrations_per_ip: str = "10/hour;50/day"
+    password_resets_per_ip: str = "10/hour;50/day"  # noqa: S105 - a rate
+    password_resets_per_email: str = "3/hour;10/day"  # noqa: S105 - a rate
+    refreshes_per_ip: str = "120/minute"
+    email_verifications_per_ip: str = "20/hour"
+    # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+
     graphiql: bool | None = None
+    # GraphQL hardening (OWASP GraphQL cheat sheet); None means "on outside production".
+    graphql_introspection: bool | None = None
+    graphql_suggestions: bool | None = None
+    graphql_get_queries: bool | None = None
+    graphql_max_depth: int = Field(default=10, ge=1)
+    graphql_max_aliases: int = Field(default=15, ge=0)
+    graphql_max_tokens: int = Field(default=2000, ge=10)
+    graphql_max_directives: int = Field(default=10, ge=0)
+    max_body_bytes: int = Field(default=100_000, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
     migrate_on_start: bool = True
     log_level: str = "INFO"
+
+    @field_validator(
+        "login_failures_per_account",
+        "login_attempts_per_ip",
+        "registrations_per_ip",
+        "password_resets_per_ip",
+        "password_resets_per_email",
+        "refreshes_per_ip",
+        "email_verifications_per_ip",
+    )
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        parse_many(value)  # ValueError on anything the limiter could not use
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("REDIS_URL must start with redis:// or rediss://")
+        return value or None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Self:
@@ -68,11 +127,24 @@ class Settings(BaseSettings):
             raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
         return self
 
+    def _outside_production_unless(self, explicit: bool | None) -> bool:
+        return explicit if explicit is not None else self.environment != "production"
+
     @property
     def graphiql_enabled(self) -> bool:
-        if self.graphiql is not None:
-            return self.graphiql
-        return self.environment != "production"
+        return self._outside_production_unless(self.graphiql)
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self._outside_production_unless(self.graphql_introspection)
+
+    @property
+    def suggestions_enabled(self) -> bool:
+        return self._outside_production_unless(self.graphql_suggestions)
+
+    @property
+    def get_queries_enabled(self) -> bool:
+        return self._outside_production_unless(self.graphql_get_queries)
 
     @property
     def signing_key(self) -> str:

@@ -53,3 +53,12 @@ class InputValidationError(DomainError):
 
 class EmailDeliveryError(DomainError):
     default_message = "The email could not be sent; try again later"
+
+
+class RateLimitedError(DomainError):
+    default_message = "Too many attempts; try again later"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        # Whole seconds until an attempt can succeed again; never less than one.
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)

@@ -3,17 +3,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from strawberry.fastapi import GraphQLRouter
 
 from gql_app.api.context import Context, get_context
-from gql_app.api.schema import schema
+from gql_app.api.http import RequestGuard, SecurityHeaders
+from gql_app.api.schema import build_schema
 from gql_app.config import Settings, get_settings
 from gql_app.db import create_engine_for, create_session_factory, database_answers
 from gql_app.email.backends import backend_from_settings
 from gql_app.email.service import EmailService
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
+from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import users as users_service
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await _ensure_first_superuser(app, settings)
         yield
         await engine.dispose()
+        await app.state.rate_limiter.aclose()
 
     app = FastAPI(
         title="gql-app",
@@ -42,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
     app.state.email_service = EmailService(
         backend=backend_from_settings(settings), settings=settings
     )
@@ -49,11 +54,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.warning("EMAIL_BACKEND=console in production: mail is printed, not sent")
 
     graphql_router: GraphQLRouter[Context, None] = GraphQLRouter(
-        schema,
+        build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        allow_queries_via_get=settings.get_queries_enabled,
     )
     app.include_router(graphql_router, prefix="/graphql")
+
+    # Added last runs first: headers on every answer, then the guard, then CORS.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

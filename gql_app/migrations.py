@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
@@ -21,8 +21,18 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
+# Any constant shared by every process of the application; names the migration lock.
+MIGRATION_LOCK_ID = 0x6471_6C61_7070  # "gqlapp"
+
+
 async def upgrade_to_head(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several workers start at once: one migrates, the others wait, then find
+            # nothing left to do. The lock ends with this transaction.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": MIGRATION_LOCK_ID}
+            )
         await connection.run_sync(_upgrade_on, alembic_config())
 
 

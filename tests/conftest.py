@@ -1,4 +1,5 @@
 import logging
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 
@@ -18,6 +19,7 @@ from gql_app.main import create_app
 from gql_app.models import Base, User
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import GraphQLClient, login
+from tests.redis_server import redis_server_url
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 
@@ -32,7 +34,23 @@ def settings() -> Settings:
         email_backend="memory",
         first_superuser_email=None,
         first_superuser_password=None,
+        # The suite signs in many times from one client address; the rate-limit tests
+        # (tests/api/test_rate_limits.py) turn the limits on with small values.
+        rate_limit_enabled=False,
     )
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis server for the rate-limit tests; skips (fails under CI) when there is none."""
+    return redis_server_url()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def rate_limit_storage(request: pytest.FixtureRequest) -> dict[str, str | None]:
+    """Rate-limit settings for each storage, with counters no other test shares."""
+    redis = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    return {"redis_url": redis, "rate_limit_key_prefix": f"test-{uuid.uuid4().hex}"}
 
 
 @pytest_asyncio.fixture
@@ -69,6 +87,7 @@ async def app(
     yield application
     application.dependency_overrides.clear()
     await application.state.engine.dispose()
+    await application.state.rate_limiter.aclose()
 
 
 @pytest_asyncio.fixture

@@ -5,6 +5,7 @@ runs them: env.py then opens its own engine with asyncio.run. The PostgreSQL cas
 a database of their own per xdist worker, recreated for every test.
 """
 
+import asyncio
 import logging.config
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -192,3 +193,31 @@ def test_offline_sql_creates_the_tables(
     assert "CREATE TABLE refresh_tokens" in sql
     assert "CREATE TABLE action_tokens" in sql
     assert schema_state(database_url).tables == set(), "offline mode must not touch the database"
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server_url: str, worker_id: str) -> Iterator[str]:
+    name = database_name("gql_app_test_parallel_migrations", worker_id)
+    yield recreate_database(postgres_server_url, name)
+    drop_database(postgres_server_url, name)
+
+
+@pytest.mark.e2e
+async def test_workers_starting_together_on_postgresql_migrate_once_without_failing(
+    empty_postgres_url: str,
+) -> None:
+    engines = [create_engine(empty_postgres_url) for _ in range(3)]
+    try:
+        # Without the lock the racing CREATE TABLEs wait on each other: fail, do not hang.
+        await asyncio.wait_for(
+            asyncio.gather(*(upgrade_to_head(engine) for engine in engines)), timeout=60
+        )
+        async with engines[0].connect() as connection:
+            version = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one()
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()

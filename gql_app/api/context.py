@@ -1,6 +1,7 @@
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated
 
 import strawberry
@@ -13,12 +14,15 @@ from gql_app.config import Settings
 from gql_app.db import SessionFactory, get_session, get_session_factory
 from gql_app.email.service import EmailService
 from gql_app.errors import AuthenticationError
+from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.viewer import Viewer
 
 BEARER_SCHEME = "bearer"
+
+Network = IPv4Network | IPv6Network
 
 
 class Context(BaseContext):
@@ -29,10 +33,12 @@ class Context(BaseContext):
         session_factory: SessionFactory,
         settings: Settings,
         email: EmailService,
+        rate_limiter: RateLimiter,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.email = email
+        self.rate_limiter = rate_limiter
         self._session = session
         self._session_factory = session_factory
         # Query fields resolve concurrently, but one AsyncSession serves one task at a time.
@@ -79,8 +85,48 @@ class Context(BaseContext):
         request = self.http_request
         return ClientInfo(
             user_agent=request.headers.get("user-agent"),
-            ip_address=request.client.host if request.client else None,
+            ip_address=client_ip(
+                peer=request.client.host if request.client else None,
+                forwarded_for=request.headers.getlist("x-forwarded-for"),
+                trusted_proxies=self.settings.trusted_proxies,
+            ),
         )
+
+
+def client_ip(
+    *, peer: str | None, forwarded_for: Iterable[str], trusted_proxies: Sequence[Network]
+) -> str | None:
+    """The client's address: the socket peer, unless that is a trusted proxy.
+
+    Behind trusted proxies, X-Forwarded-For is read from the right (each proxy appends the
+    address it was connected from) and the first address that is not a trusted proxy is
+    the client; everything left of it was written by the client and proves nothing.
+    """
+    if peer is None or not _is_trusted(peer, trusted_proxies):
+        return peer
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    client = peer
+    for hop in reversed(hops):
+        parsed = _parse_ip(hop)
+        if parsed is None:
+            # Not an address a trusted proxy would write: keep the last hop we can vouch for.
+            return client
+        client = str(parsed)
+        if not _is_trusted(client, trusted_proxies):
+            return client
+    return client
+
+
+def _parse_ip(value: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(value)
+    except ValueError:
+        return None
+
+
+def _is_trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
+    parsed = _parse_ip(address)
+    return parsed is not None and any(parsed in network for network in trusted_proxies)
 
 
 def get_settings_from_app(request: Request) -> Settings:
@@ -93,13 +139,25 @@ def get_email_service(request: Request) -> EmailService:
     return email
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
 async def get_context(
     session: Annotated[AsyncSession, Depends(get_session)],
     session_factory: Annotated[SessionFactory, Depends(get_session_factory)],
     settings: Annotated[Settings, Depends(get_settings_from_app)],
     email: Annotated[EmailService, Depends(get_email_service)],
+    rate_limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
 ) -> Context:
-    return Context(session=session, session_factory=session_factory, settings=settings, email=email)
+    return Context(
+        session=session,
+        session_factory=session_factory,
+        settings=settings,
+        email=email,
+        rate_limiter=rate_limiter,
+    )
 
 
 Info = strawberry.Info[Context, None]

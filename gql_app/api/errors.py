@@ -20,12 +20,14 @@ from gql_app.errors import (
     InputValidationError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
 )
 
 logger = logging.getLogger("gql_app.errors")
 
 INTERNAL_ERROR_MESSAGE = "Internal server error"
 
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _VARIABLE_ERROR = re.compile(r"^Variable '\$(?P<name>\w+)'")
 
 _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
@@ -35,6 +37,7 @@ _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
     ConflictError: ErrorCode.CONFLICT,
     InputValidationError: ErrorCode.BAD_USER_INPUT,
     EmailDeliveryError: ErrorCode.EMAIL_DELIVERY_FAILED,
+    RateLimitedError: ErrorCode.RATE_LIMITED,
 }
 
 
@@ -55,8 +58,9 @@ def domain_error_code(error: DomainError) -> ErrorCode:
 class ErrorMapping(SchemaExtension):
     """Gives every error an ``extensions.code`` and masks anything unexpected."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
         self._stage = _Stage.PARSE
+        self._hide_suggestions = hide_suggestions
 
     def on_parse(self) -> Iterator[None]:
         self._stage = _Stage.PARSE
@@ -75,7 +79,10 @@ class ErrorMapping(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = [self._map(error) for error in errors]  # type: ignore[union-attr]
+            mapped = [self._map(error) for error in errors]
+            if self._hide_suggestions:
+                mapped = [_without_suggestion(error) for error in mapped]
+            result.errors = _once_each(mapped)  # type: ignore[union-attr]
 
     def _map(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
@@ -114,6 +121,8 @@ class ErrorMapping(SchemaExtension):
                 {"field": to_camel_case(problem.field), "message": problem.message}
                 for problem in original.fields
             ]
+        if isinstance(original, RateLimitedError):
+            extensions["retryAfter"] = original.retry_after
         return _rebuilt(error, message=original.message, extensions=extensions)
 
     @staticmethod
@@ -154,3 +163,28 @@ def _variable_error_extensions(error: GraphQLError) -> dict[str, Any]:
         "code": ErrorCode.BAD_USER_INPUT,
         "fields": [{"field": match["name"], "message": error.message}],
     }
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    # "Did you mean 'email'?" tells a stranger the schema's names; production keeps them.
+    if "Did you mean" not in error.message:
+        return error
+    extensions = dict(error.extensions or {})
+    if "fields" in extensions:
+        extensions["fields"] = [
+            {**entry, "message": _SUGGESTION.sub("", entry["message"])}
+            for entry in extensions["fields"]
+        ]
+    return _rebuilt(error, message=_SUGGESTION.sub("", error.message), extensions=extensions)
+
+
+def _once_each(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Document errors repeated by the same mistake (a directive used 100 times) answer once."""
+    seen: set[tuple[str, str]] = set()
+    unique: list[GraphQLError] = []
+    for error in errors:
+        key = (error.message, str(error.path))
+        if key not in seen:
+            seen.add(key)
+            unique.append(error)
+    return unique

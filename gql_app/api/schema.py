@@ -1,15 +1,25 @@
-from typing import Any
+from collections.abc import Callable
+from functools import partial
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.types import ExecutionContext
 
 from gql_app.api.errors import ErrorMapping
+from gql_app.api.limits import MaxDirectivesLimiter
 from gql_app.api.resolvers.account import AccountMutation
 from gql_app.api.resolvers.admin import AdminMutation
 from gql_app.api.resolvers.auth import AuthMutation, AuthQuery
 from gql_app.api.resolvers.sessions import SessionsMutation, SessionsQuery
 from gql_app.api.resolvers.users import UsersQuery
+from gql_app.config import Settings
 
 
 @strawberry.type(description="Read operations.")
@@ -30,8 +40,24 @@ class Schema(strawberry.Schema):
         return
 
 
-def build_schema(**kwargs: Any) -> Schema:
-    return Schema(query=Query, mutation=Mutation, extensions=[ErrorMapping], **kwargs)
+def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """One factory per extension: Strawberry builds fresh instances for every request."""
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(ErrorMapping, hide_suggestions=not settings.suggestions_enabled),
+        partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
+        partial(MaxDirectivesLimiter, max_directives=settings.graphql_max_directives),
+        partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    return extensions
 
 
-schema = build_schema()
+def build_schema(settings: Settings) -> Schema:
+    return Schema(query=Query, mutation=Mutation, extensions=schema_extensions(settings))
+
+
+# The published contract (schema.graphql) is exported from this one; the extensions
+# above do not change the SDL.
+schema = Schema(query=Query, mutation=Mutation, extensions=[ErrorMapping])

@@ -72,6 +72,8 @@ def settings(e2e_database_url: str) -> Settings:
         email_backend="memory",
         first_superuser_email=None,
         first_superuser_password=None,
+        # Journeys here sign in and register many times from one address.
+        rate_limit_enabled=False,
     )
 
 

@@ -8,6 +8,7 @@ from gql_app.api.permissions import IsAuthenticated
 from gql_app.api.types import UserType
 from gql_app.services import accounts as accounts_service
 from gql_app.services import email_verification as email_verification_service
+from gql_app.services import throttling
 
 
 @strawberry.type
@@ -49,11 +50,14 @@ class AccountMutation:
             "answer does not tell whether the account exists."
         )
     )
-    def request_password_reset(
+    async def request_password_reset(
         self,
         info: Info,
         email: Annotated[str, strawberry.argument(description="The account's email address.")],
     ) -> bool:
+        await throttling.password_reset_request(
+            limiter=info.context.rate_limiter, client=info.context.client_info(), email=email
+        )
         accounts_service.request_password_reset(email=email, jobs=info.context.jobs())
         return True
 
@@ -88,6 +92,9 @@ class AccountMutation:
         info: Info,
         token: Annotated[str, strawberry.argument(description="The token from the emailed link.")],
     ) -> UserType:
+        await throttling.email_verification_attempt(
+            limiter=info.context.rate_limiter, client=info.context.client_info()
+        )
         async with info.context.db() as session:
             user = await email_verification_service.verify_email(session=session, token=token)
         return UserType.from_model(user)

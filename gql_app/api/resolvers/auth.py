@@ -7,6 +7,7 @@ from gql_app.api.inputs import LoginInput, RegisterInput
 from gql_app.api.permissions import IsAuthenticated
 from gql_app.api.types import AuthPayload, UserType
 from gql_app.services import auth as auth_service
+from gql_app.services import throttling
 
 
 @strawberry.type
@@ -25,6 +26,9 @@ class AuthMutation:
         info: Info,
         input: Annotated[RegisterInput, strawberry.argument(description="The new account.")],
     ) -> UserType:
+        await throttling.registration_attempt(
+            limiter=info.context.rate_limiter, client=info.context.client_info()
+        )
         async with info.context.db() as session:
             user = await auth_service.register(
                 session=session, data=input.to_domain(), jobs=info.context.jobs()
@@ -40,10 +44,11 @@ class AuthMutation:
         input: Annotated[LoginInput, strawberry.argument(description="The credentials.")],
     ) -> AuthPayload:
         async with info.context.db() as session:
-            issued = await auth_service.login(
+            issued = await throttling.login(
                 session=session,
                 settings=info.context.settings,
                 credentials=input.to_domain(),
                 client=info.context.client_info(),
+                limiter=info.context.rate_limiter,
             )
         return AuthPayload.from_tokens(issued)

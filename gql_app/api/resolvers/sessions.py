@@ -7,6 +7,7 @@ from gql_app.api.permissions import IsAuthenticated
 from gql_app.api.types import AuthPayload, SessionType
 from gql_app.services import auth as auth_service
 from gql_app.services import sessions as sessions_service
+from gql_app.services import throttling
 
 RefreshTokenArgument = Annotated[
     str, strawberry.argument(description="The refresh token from login or the last refresh.")
@@ -34,6 +35,9 @@ class SessionsMutation:
         )
     )
     async def refresh_token(self, info: Info, refresh_token: RefreshTokenArgument) -> AuthPayload:
+        await throttling.refresh_attempt(
+            limiter=info.context.rate_limiter, client=info.context.client_info()
+        )
         async with info.context.db() as session:
             issued = await auth_service.refresh(
                 session=session, settings=info.context.settings, refresh_token=refresh_token

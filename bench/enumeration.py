@@ -1,0 +1,163 @@
+"""Does the answer's timing tell whether an account exists?
+
+Serves the real app with uvicorn (a SQLite file database, production settings, rate
+limiting off so the limits do not answer first), alternates requests for an existing and an
+unknown account over HTTP, and reports the median latency of each and how far apart they
+are. Over real HTTP, as clients see it: the reset mail is sent after the response.
+Run: `.venv/bin/python -m bench.enumeration [--samples N] [--json out.json]`.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from httpx import AsyncClient
+
+from gql_app.config import Settings
+from gql_app.db import create_engine_for, create_session_factory
+from gql_app.migrations import upgrade_to_head
+from gql_app.models import User
+from gql_app.security.passwords import hash_password
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 - the benchmark account's
+LOGIN = "mutation ($i: LoginInput!) { login(input: $i) { accessToken } }"
+RESET = "mutation ($e: String!) { requestPasswordReset(email: $e) }"
+
+
+async def _timed(call: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return time.perf_counter() - started
+
+
+async def _compare(
+    samples: int, existing: Callable[[], Awaitable[Any]], unknown: Callable[[], Awaitable[Any]]
+) -> dict[str, float]:
+    await existing()
+    await unknown()  # warm-up: first-use costs (the dummy hash, caches) are not the answer
+    existing_times: list[float] = []
+    unknown_times: list[float] = []
+    for _ in range(samples):
+        existing_times.append(await _timed(existing))
+        unknown_times.append(await _timed(unknown))
+    existing_median = statistics.median(existing_times)
+    unknown_median = statistics.median(unknown_times)
+    return {
+        "existing_median_ms": round(existing_median * 1000, 3),
+        "unknown_median_ms": round(unknown_median * 1000, 3),
+        "relative_difference": round(
+            abs(existing_median - unknown_median) / max(existing_median, unknown_median), 4
+        ),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _seed(settings: Settings) -> None:
+    engine = create_engine_for(settings)
+    try:
+        await upgrade_to_head(engine)
+        async with create_session_factory(engine)() as session:
+            session.add(
+                User(email="member@example.com", password_hash=await hash_password(PASSWORD))
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def _wait_until_up(http: AsyncClient) -> None:
+    for _ in range(200):
+        try:
+            if (await http.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the server did not start")
+
+
+async def run(samples: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        environment = {
+            "ENVIRONMENT": "production",
+            "SECRET_KEY": "benchmark-secret-key-that-is-long-enough-0123456789",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}",
+            "EMAIL_BACKEND": "memory",
+            "RATE_LIMIT_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+        await _seed(Settings.model_validate({k.lower(): v for k, v in environment.items()}))
+        port = _free_port()
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "gql_app.main:create_app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            env={**os.environ, **environment},
+        )
+        try:
+            async with AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                await _wait_until_up(http)
+
+                def post(query: str, variables: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+                    body = {"query": query, "variables": variables}
+                    return lambda: http.post("/graphql", json=body)
+
+                wrong = "wrong password!!"
+                login = await _compare(
+                    samples,
+                    existing=post(LOGIN, {"i": {"email": "member@example.com", "password": wrong}}),
+                    unknown=post(LOGIN, {"i": {"email": "nobody@example.com", "password": wrong}}),
+                )
+                reset = await _compare(
+                    samples,
+                    existing=post(RESET, {"e": "member@example.com"}),
+                    unknown=post(RESET, {"e": "nobody@example.com"}),
+                )
+        finally:
+            server.terminate()
+            await server.wait()
+    return {
+        "samples": samples,
+        "login_wrong_password_vs_unknown_email": login,
+        "password_reset_existing_vs_unknown_email": reset,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=60, help="requests of each kind")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args.samples))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

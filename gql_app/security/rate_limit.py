@@ -1,0 +1,167 @@
+"""Counting attempts in moving windows, on the `limits` library's async API.
+
+Each :class:`Limit` is one or more windows ("10/15minutes;100/hour") under a scope name;
+a key (a client IP, a hashed email) picks the counter within the scope. The moving-window
+strategy keeps one timestamp per counted attempt, so a limit decays smoothly: an attempt
+stops counting exactly one window after it was made, with no burst at a window boundary.
+
+Counters live in the process (``async+memory://``, one per application) or, with
+``REDIS_URL``, in Redis, shared by every worker. A storage failure is not swallowed: the
+operation fails (and is logged as an internal error) rather than go unlimited.
+"""
+
+import asyncio
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+import coredis
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from gql_app.config import Settings
+from gql_app.errors import RateLimitedError
+
+UNKNOWN_CLIENT = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    scope: str
+    windows: tuple[RateLimitItem, ...]
+
+    @classmethod
+    def parse(cls, scope: str, spec: str) -> "Limit":
+        return cls(scope=scope, windows=tuple(parse_many(spec)))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Every limit the services apply, read from the settings."""
+
+    login_failures_per_account: Limit
+    login_attempts_per_ip: Limit
+    registrations_per_ip: Limit
+    password_resets_per_ip: Limit
+    password_resets_per_email: Limit
+    refreshes_per_ip: Limit
+    email_verifications_per_ip: Limit
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Limits":
+        return cls(
+            login_failures_per_account=Limit.parse(
+                "login-failures-account", settings.login_failures_per_account
+            ),
+            login_attempts_per_ip=Limit.parse("login-ip", settings.login_attempts_per_ip),
+            registrations_per_ip=Limit.parse("register-ip", settings.registrations_per_ip),
+            password_resets_per_ip=Limit.parse(
+                "password-reset-ip", settings.password_resets_per_ip
+            ),
+            password_resets_per_email=Limit.parse(
+                "password-reset-email", settings.password_resets_per_email
+            ),
+            refreshes_per_ip=Limit.parse("refresh-ip", settings.refreshes_per_ip),
+            email_verifications_per_ip=Limit.parse(
+                "verify-email-ip", settings.email_verifications_per_ip
+            ),
+        )
+
+
+def email_key(email: str) -> str:
+    """A counter key for a normalised email that does not store the address itself."""
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
+def ip_key(ip_address: str | None) -> str:
+    return ip_address or UNKNOWN_CLIENT
+
+
+class RateLimiter:
+    """One application's counters. Disabled, every check passes and nothing is stored."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits,
+        storage: Storage | None,
+        key_prefix: str,
+        pool: coredis.ConnectionPool | None = None,
+    ) -> None:
+        self.limits = limits
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage) if storage is not None else None
+        self._prefix = key_prefix
+        self._pool = pool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RateLimiter":
+        limits = Limits.from_settings(settings)
+        prefix = settings.rate_limit_key_prefix
+        if not settings.rate_limit_enabled:
+            return cls(limits=limits, storage=None, key_prefix=prefix)
+        if settings.redis_url is None:
+            return cls(limits=limits, storage=MemoryStorage(), key_prefix=prefix)
+        # The pool is ours, so that closing the application closes its connections.
+        pool = coredis.ConnectionPool.from_url(settings.redis_url)
+        storage = RedisStorage(
+            f"async+{settings.redis_url}",
+            connection_pool=pool,  # type: ignore[arg-type]  # documented; typed too narrowly
+        )
+        return cls(limits=limits, storage=storage, key_prefix=prefix, pool=pool)
+
+    @property
+    def enabled(self) -> bool:
+        return self._strategy is not None
+
+    async def hit(self, limit: Limit, key: str) -> None:
+        """Count an attempt, or raise RateLimitedError (not counting it) when over the limit."""
+        if self._strategy is None:
+            return
+        await self.check(limit, key)
+        refused = [
+            window
+            for window in limit.windows
+            if not await self._strategy.hit(window, *self._identifiers(limit, key))
+        ]
+        if refused:  # a concurrent attempt took the last place
+            raise RateLimitedError(await self._retry_after(limit, key, refused))
+
+    async def check(self, limit: Limit, key: str) -> None:
+        """Raise RateLimitedError when one more attempt would exceed the limit; count nothing."""
+        if self._strategy is None:
+            return
+        refused = [
+            window
+            for window in limit.windows
+            if not await self._strategy.test(window, *self._identifiers(limit, key))
+        ]
+        if refused:
+            raise RateLimitedError(await self._retry_after(limit, key, refused))
+
+    async def record(self, limit: Limit, key: str) -> None:
+        """Count an attempt that already happened (a failed login), whatever the limit says."""
+        if self._strategy is None:
+            return
+        for window in limit.windows:
+            await self._strategy.hit(window, *self._identifiers(limit, key))
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.disconnect()
+            await asyncio.sleep(0)  # let the transports finish closing
+
+    def _identifiers(self, limit: Limit, key: str) -> tuple[str, str, str]:
+        return (self._prefix, limit.scope, key)
+
+    async def _retry_after(self, limit: Limit, key: str, refused: list[RateLimitItem]) -> int:
+        assert self._strategy is not None
+        identifiers = self._identifiers(limit, key)
+        resets = [
+            (await self._strategy.get_window_stats(window, *identifiers)).reset_time
+            for window in refused
+        ]
+        # An attempt still counts at the very instant its window ends: one second more.
+        return math.floor(max(resets) - time.time()) + 1

@@ -1,0 +1,124 @@
+"""Two server processes on one PostgreSQL and one Redis behave as one service.
+
+Each worker is a real uvicorn process on its own port, so the test chooses which one
+answers (with `uvicorn --workers N` the kernel chooses). The rate-limit counters live in
+Redis and the sessions in PostgreSQL, so what one worker learns the other enforces.
+"""
+
+import asyncio
+import os
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.config import Settings
+from tests.factories import USER_PASSWORD, create_user
+from tests.graphql import LOGIN, GraphQLClient
+from tests.redis_server import redis_server_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ME = "{ me { email } }"
+LOGOUT = "mutation ($t: String!) { logout(refreshToken: $t) }"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _start_worker(environment: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "gql_app.main:create_app",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        env={**os.environ, **environment},
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def _wait_until_up(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http:
+        for _ in range(300):
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"worker at {url} did not start")
+
+
+@pytest_asyncio.fixture
+async def workers(settings: Settings, app: object) -> AsyncIterator[list[GraphQLClient]]:
+    """Two workers sharing the e2e database (migrated, emptied by ``app``) and Redis."""
+    environment = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": settings.signing_key,
+        "DATABASE_URL": settings.database_url,
+        "MIGRATE_ON_START": "false",
+        "EMAIL_BACKEND": "memory",
+        "REDIS_URL": redis_server_url(),
+        "RATE_LIMIT_KEY_PREFIX": f"workers-{uuid.uuid4().hex}",
+        "LOGIN_FAILURES_PER_ACCOUNT": "3/15minutes",
+        "LOG_LEVEL": "WARNING",
+    }
+    started = [await _start_worker(environment) for _ in range(2)]
+    clients: list[httpx.AsyncClient] = []
+    try:
+        for _, url in started:
+            await _wait_until_up(url)
+            clients.append(httpx.AsyncClient(base_url=url, timeout=30))
+        yield [GraphQLClient(client) for client in clients]
+    finally:
+        for client in clients:
+            await client.aclose()
+        for process, _ in started:
+            process.terminate()
+            await process.wait()
+
+
+async def test_a_login_lockout_reached_through_one_worker_holds_on_the_other(
+    workers: list[GraphQLClient], db_session: AsyncSession
+) -> None:
+    first, second = workers
+    user = await create_user(db_session, email="target@example.com")
+    wrong = {"input": {"email": user.email, "password": "not the password!"}}
+
+    for _ in range(3):
+        (await first(LOGIN, wrong)).single_error("UNAUTHENTICATED")
+    locked_out = await second(LOGIN, {"input": {"email": user.email, "password": USER_PASSWORD}})
+
+    error = locked_out.single_error("RATE_LIMITED")
+    assert error["extensions"]["retryAfter"] >= 1
+
+
+async def test_a_session_ended_through_one_worker_is_refused_by_the_other(
+    workers: list[GraphQLClient], db_session: AsyncSession
+) -> None:
+    first, second = workers
+    user = await create_user(db_session, email="roaming@example.com")
+    signed_in = await first(LOGIN, {"input": {"email": user.email, "password": USER_PASSWORD}})
+    tokens = signed_in.data["login"]
+    assert (await second(ME, token=tokens["accessToken"])).errors == []
+
+    assert (await first(LOGOUT, {"t": tokens["refreshToken"]})).errors == []
+
+    refused = await second(ME, token=tokens["accessToken"])
+    assert refused.single_error("UNAUTHENTICATED")["message"] == "Session has ended"

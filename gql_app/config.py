@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # them between workers and keep them across restarts.
     redis_url: str | None = None
     rate_limit_key_prefix: str = "gql-app"
-    login_failures_per_account: str = "10/15minutes;100/hour"
+    login_attempts_per_account: str = "10/15minutes;100/hour"
     login_attempts_per_ip: str = "60/minute;600/hour"
     registrations_per_ip: str = "10/hour;50/day"
     password_resets_per_ip: str = "10/hour;50/day"  # noqa: S105 - a rate
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @field_validator(
-        "login_failures_per_account",
+        "login_attempts_per_account",
         "login_attempts_per_ip",
         "registrations_per_ip",
         "password_resets_per_ip",

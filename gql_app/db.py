@@ -19,7 +19,9 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(database_url, pool_pre_ping=True, **kwargs)
+    # hide_parameters: error messages (and so logged tracebacks) never carry the values,
+    # which may be password or token hashes.
+    engine = create_async_engine(database_url, pool_pre_ping=True, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
     return engine

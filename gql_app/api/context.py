@@ -48,7 +48,13 @@ class Context(BaseContext):
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
         async with self._session_lock:
-            yield self._session
+            try:
+                yield self._session
+            except BaseException:
+                # A field that failed must not leave half its writes for the next field's
+                # commit (several mutations in one document share this session).
+                await self._session.rollback()
+                raise
 
     @property
     def http_request(self) -> Request:

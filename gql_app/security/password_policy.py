@@ -16,6 +16,8 @@ def password_problem(password: str, *, email: str, full_name: str | None = None)
         return f"Password must be at least {MIN_LENGTH} characters long"
     if len(password) > MAX_LENGTH:
         return f"Password must be at most {MAX_LENGTH} characters long"
+    if not _encodable(password):
+        return "Password contains characters that are not valid text"
     if password.strip().casefold() == email.casefold():
         return "Password must not be the same as the email address"
     user_inputs = [email, email.partition("@")[0], *(full_name.split() if full_name else [])]
@@ -23,6 +25,14 @@ def password_problem(password: str, *, email: str, full_name: str | None = None)
     if strength["score"] < MIN_STRENGTH_SCORE:
         return "Password is too common or too easy to guess"
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def assess_password(password: str, *, email: str, full_name: str | None = None) -> str | None:

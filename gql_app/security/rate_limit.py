@@ -41,7 +41,7 @@ class Limit:
 class Limits:
     """Every limit the services apply, read from the settings."""
 
-    login_failures_per_account: Limit
+    login_attempts_per_account: Limit
     login_attempts_per_ip: Limit
     registrations_per_ip: Limit
     password_resets_per_ip: Limit
@@ -52,8 +52,8 @@ class Limits:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Limits":
         return cls(
-            login_failures_per_account=Limit.parse(
-                "login-failures-account", settings.login_failures_per_account
+            login_attempts_per_account=Limit.parse(
+                "login-failures-account", settings.login_attempts_per_account
             ),
             login_attempts_per_ip=Limit.parse("login-ip", settings.login_attempts_per_ip),
             registrations_per_ip=Limit.parse("register-ip", settings.registrations_per_ip),
@@ -140,13 +140,6 @@ class RateLimiter:
         ]
         if refused:
             raise RateLimitedError(await self._retry_after(limit, key, refused))
-
-    async def record(self, limit: Limit, key: str) -> None:
-        """Count an attempt that already happened (a failed login), whatever the limit says."""
-        if self._strategy is None:
-            return
-        for window in limit.windows:
-            await self._strategy.hit(window, *self._identifiers(limit, key))
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -69,4 +69,6 @@ def new_opaque_token() -> str:
 
 def hash_opaque_token(token: str) -> str:
     # The token carries 256 random bits, so a fast hash is enough: nothing to brute-force.
-    return hashlib.sha256(token.encode()).hexdigest()
+    # surrogatepass: a malformed string from a client hashes to something no token matches
+    # instead of raising.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

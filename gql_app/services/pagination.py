@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gql_app.crud.users import UserPosition
 from gql_app.errors import InputValidationError
@@ -23,8 +23,18 @@ def decode_cursor(cursor: str, *, field: str = "after") -> UserPosition:
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         created_at = datetime.fromisoformat(payload["c"])
         position_id = uuid.UUID(payload["i"])
-    except (binascii.Error, UnicodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        if created_at.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        created_at = created_at.astimezone(UTC)
+    except (
+        binascii.Error,
+        UnicodeError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ) as error:
         raise InputValidationError.single(field, INVALID_CURSOR) from error
-    if created_at.tzinfo is None:
-        raise InputValidationError.single(field, INVALID_CURSOR)
     return UserPosition(created_at=created_at, id=position_id)

@@ -3,16 +3,17 @@
 Every call counts, also each of many aliased fields in one document: the checks run
 per field, not per HTTP request. Over a limit, RateLimitedError says how long to wait.
 
-Login has two limits. Every attempt counts against the client IP. Failed attempts count
-against the account, keyed on the normalised email whether or not an account uses it,
-and that limit is checked before the password is looked at: during a lockout a correct
-password is refused too, and an unknown address is refused exactly like a known one.
+Login has two limits, and both count every attempt before the password is looked at, so
+parallel guesses cannot all pass the check before any of them is counted. One is per client
+IP; the other per account, keyed on the normalised email whether or not an account uses it:
+during a lockout a correct password is refused too, and an unknown address is refused
+exactly like a known one.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
-from gql_app.errors import FieldError, InvalidCredentialsError
+from gql_app.errors import FieldError
 from gql_app.security.rate_limit import RateLimiter, email_key, ip_key
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens
@@ -33,15 +34,10 @@ async def login(
     # An invalid address has no account to protect; the login refuses it as input.
     account = None if isinstance(email, FieldError) else email_key(email)
     if account is not None:
-        await limiter.check(limits.login_failures_per_account, account)
-    try:
-        return await auth_service.login(
-            session=session, settings=settings, credentials=credentials, client=client
-        )
-    except InvalidCredentialsError:
-        if account is not None:
-            await limiter.record(limits.login_failures_per_account, account)
-        raise
+        await limiter.hit(limits.login_attempts_per_account, account)
+    return await auth_service.login(
+        session=session, settings=settings, credentials=credentials, client=client
+    )
 
 
 async def registration_attempt(*, limiter: RateLimiter, client: ClientInfo) -> None:

@@ -76,7 +76,7 @@ async def workers(settings: Settings, app: object) -> AsyncIterator[list[GraphQL
         "EMAIL_BACKEND": "memory",
         "REDIS_URL": redis_server_url(),
         "RATE_LIMIT_KEY_PREFIX": f"workers-{uuid.uuid4().hex}",
-        "LOGIN_FAILURES_PER_ACCOUNT": "3/15minutes",
+        "LOGIN_ATTEMPTS_PER_ACCOUNT": "3/15minutes",
         "LOG_LEVEL": "WARNING",
     }
     started = [await _start_worker(environment) for _ in range(2)]

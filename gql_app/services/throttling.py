@@ -14,9 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
 from gql_app.errors import FieldError
+from gql_app.models import User
 from gql_app.security.rate_limit import RateLimiter, email_key, ip_key
+from gql_app.services import accounts as accounts_service
 from gql_app.services import auth as auth_service
-from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens
+from gql_app.services import email_verification as email_verification_service
+from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
+from gql_app.services.jobs import JobScheduler
 from gql_app.services.validation import normalize_email
 
 
@@ -59,3 +63,47 @@ async def refresh_attempt(*, limiter: RateLimiter, client: ClientInfo) -> None:
 
 async def email_verification_attempt(*, limiter: RateLimiter, client: ClientInfo) -> None:
     await limiter.hit(limiter.limits.email_verifications_per_ip, ip_key(client.ip_address))
+
+
+# The limited use cases: each counts the attempt, then does the work, so a resolver makes
+# one call and cannot forget the limit.
+
+
+async def register(
+    *,
+    session: AsyncSession,
+    data: Registration,
+    jobs: JobScheduler,
+    client: ClientInfo,
+    limiter: RateLimiter,
+) -> User:
+    await registration_attempt(limiter=limiter, client=client)
+    return await auth_service.register(session=session, data=data, jobs=jobs)
+
+
+async def request_password_reset(
+    *, email: str, jobs: JobScheduler, client: ClientInfo, limiter: RateLimiter
+) -> None:
+    await password_reset_request(limiter=limiter, client=client, email=email)
+    accounts_service.request_password_reset(email=email, jobs=jobs)
+
+
+async def refresh(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    refresh_token: str,
+    client: ClientInfo,
+    limiter: RateLimiter,
+) -> IssuedTokens:
+    await refresh_attempt(limiter=limiter, client=client)
+    return await auth_service.refresh(
+        session=session, settings=settings, refresh_token=refresh_token
+    )
+
+
+async def verify_email(
+    *, session: AsyncSession, token: str, client: ClientInfo, limiter: RateLimiter
+) -> User:
+    await email_verification_attempt(limiter=limiter, client=client)
+    return await email_verification_service.verify_email(session=session, token=token)

@@ -55,10 +55,12 @@ class AccountMutation:
         info: Info,
         email: Annotated[str, strawberry.argument(description="The account's email address.")],
     ) -> bool:
-        await throttling.password_reset_request(
-            limiter=info.context.rate_limiter, client=info.context.client_info(), email=email
+        await throttling.request_password_reset(
+            email=email,
+            jobs=info.context.jobs(),
+            client=info.context.client_info(),
+            limiter=info.context.rate_limiter,
         )
-        accounts_service.request_password_reset(email=email, jobs=info.context.jobs())
         return True
 
     @strawberry.mutation(description="Set a new password with an emailed token; all sessions end.")
@@ -92,9 +94,11 @@ class AccountMutation:
         info: Info,
         token: Annotated[str, strawberry.argument(description="The token from the emailed link.")],
     ) -> UserType:
-        await throttling.email_verification_attempt(
-            limiter=info.context.rate_limiter, client=info.context.client_info()
-        )
         async with info.context.db() as session:
-            user = await email_verification_service.verify_email(session=session, token=token)
+            user = await throttling.verify_email(
+                session=session,
+                token=token,
+                client=info.context.client_info(),
+                limiter=info.context.rate_limiter,
+            )
         return UserType.from_model(user)

@@ -6,7 +6,6 @@ from gql_app.api.context import Info
 from gql_app.api.inputs import LoginInput, RegisterInput
 from gql_app.api.permissions import IsAuthenticated
 from gql_app.api.types import AuthPayload, UserType
-from gql_app.services import auth as auth_service
 from gql_app.services import throttling
 
 
@@ -26,12 +25,13 @@ class AuthMutation:
         info: Info,
         input: Annotated[RegisterInput, strawberry.argument(description="The new account.")],
     ) -> UserType:
-        await throttling.registration_attempt(
-            limiter=info.context.rate_limiter, client=info.context.client_info()
-        )
         async with info.context.db() as session:
-            user = await auth_service.register(
-                session=session, data=input.to_domain(), jobs=info.context.jobs()
+            user = await throttling.register(
+                session=session,
+                data=input.to_domain(),
+                jobs=info.context.jobs(),
+                client=info.context.client_info(),
+                limiter=info.context.rate_limiter,
             )
         return UserType.from_model(user)
 

@@ -35,12 +35,13 @@ class SessionsMutation:
         )
     )
     async def refresh_token(self, info: Info, refresh_token: RefreshTokenArgument) -> AuthPayload:
-        await throttling.refresh_attempt(
-            limiter=info.context.rate_limiter, client=info.context.client_info()
-        )
         async with info.context.db() as session:
-            issued = await auth_service.refresh(
-                session=session, settings=info.context.settings, refresh_token=refresh_token
+            issued = await throttling.refresh(
+                session=session,
+                settings=info.context.settings,
+                refresh_token=refresh_token,
+                client=info.context.client_info(),
+                limiter=info.context.rate_limiter,
             )
         return AuthPayload.from_tokens(issued)
 

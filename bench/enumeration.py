@@ -10,8 +10,6 @@ Run: `.venv/bin/python -m bench.enumeration [--samples N] [--json out.json]`.
 import argparse
 import asyncio
 import json
-import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -20,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from httpx import AsyncClient
 
+from bench.server import production_environment, serve
 from gql_app.config import Settings
 from gql_app.db import create_engine_for, create_session_factory
 from gql_app.migrations import upgrade_to_head
@@ -61,13 +59,6 @@ async def _compare(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def _seed(settings: Settings) -> None:
     engine = create_engine_for(settings)
     try:
@@ -81,64 +72,32 @@ async def _seed(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _wait_until_up(http: AsyncClient) -> None:
-    for _ in range(200):
-        try:
-            if (await http.get("/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.05)
-    raise RuntimeError("the server did not start")
-
-
 async def run(samples: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        environment = {
-            "ENVIRONMENT": "production",
-            "SECRET_KEY": "benchmark-secret-key-that-is-long-enough-0123456789",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}",
-            "EMAIL_BACKEND": "memory",
-            "RATE_LIMIT_ENABLED": "false",
-            "LOG_LEVEL": "WARNING",
-        }
-        await _seed(Settings.model_validate({k.lower(): v for k, v in environment.items()}))
-        port = _free_port()
-        server = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "gql_app.main:create_app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            env={**os.environ, **environment},
+        environment = production_environment(
+            f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", RATE_LIMIT_ENABLED="false"
         )
-        try:
-            async with AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                await _wait_until_up(http)
+        await _seed(Settings.model_validate({k.lower(): v for k, v in environment.items()}))
+        async with (
+            serve("gql_app.main:create_app", environment) as server,
+            AsyncClient(base_url=server.base_url, timeout=30) as http,
+        ):
 
-                def post(query: str, variables: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
-                    body = {"query": query, "variables": variables}
-                    return lambda: http.post("/graphql", json=body)
+            def post(query: str, variables: dict[str, Any]) -> Callable[[], Awaitable[Any]]:
+                body = {"query": query, "variables": variables}
+                return lambda: http.post("/graphql", json=body)
 
-                wrong = "wrong password!!"
-                login = await _compare(
-                    samples,
-                    existing=post(LOGIN, {"i": {"email": "member@example.com", "password": wrong}}),
-                    unknown=post(LOGIN, {"i": {"email": "nobody@example.com", "password": wrong}}),
-                )
-                reset = await _compare(
-                    samples,
-                    existing=post(RESET, {"e": "member@example.com"}),
-                    unknown=post(RESET, {"e": "nobody@example.com"}),
-                )
-        finally:
-            server.terminate()
-            await server.wait()
+            wrong = "wrong password!!"
+            login = await _compare(
+                samples,
+                existing=post(LOGIN, {"i": {"email": "member@example.com", "password": wrong}}),
+                unknown=post(LOGIN, {"i": {"email": "nobody@example.com", "password": wrong}}),
+            )
+            reset = await _compare(
+                samples,
+                existing=post(RESET, {"e": "member@example.com"}),
+                unknown=post(RESET, {"e": "nobody@example.com"}),
+            )
     return {
         "samples": samples,
         "login_wrong_password_vs_unknown_email": login,

@@ -1,0 +1,88 @@
+"""The real app under uvicorn in a child process, as the benchmarks drive it."""
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+SECRET_KEY = "benchmark-secret-key-that-is-long-enough-0123456789"  # noqa: S105 - benchmark only
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    base_url: str
+    pid: int
+
+    def peak_rss_bytes(self) -> int:
+        """The process's high-water resident set (VmHWM), read from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("VmHWM not reported")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def production_environment(database_url: str, **overrides: str) -> dict[str, str]:
+    return {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": database_url,
+        "EMAIL_BACKEND": "memory",
+        "LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+
+
+async def _wait_until_up(base_url: str, server: asyncio.subprocess.Process) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as http:
+        for _ in range(600):
+            if server.returncode is not None:
+                raise RuntimeError(f"the server exited with status {server.returncode}")
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the server did not start")
+
+
+@asynccontextmanager
+async def serve(app_factory: str, environment: Mapping[str, str]) -> AsyncIterator[RunningServer]:
+    """One uvicorn worker, no access log, on a free loopback port."""
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        app_factory,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        env={**os.environ, **environment},
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_until_up(base_url, server)
+        yield RunningServer(base_url=base_url, pid=server.pid)
+    finally:
+        if server.returncode is None:
+            server.terminate()
+        await server.wait()

@@ -1,0 +1,421 @@
+"""The benchmark suite: the real app under load, next to a plain FastAPI baseline.
+
+For each database (SQLite always; PostgreSQL when TEST_DATABASE_URL or DATABASE_URL names
+one) it seeds users, starts one uvicorn worker with production settings, and drives it
+with wrk from a separate process. GraphQL and baseline runs alternate within a scenario,
+and ratios are medians of the rounds, so a noisy machine cannot decide the result alone.
+
+Run: `.venv/bin/python -m bench` (see BENCHMARKS.md for the options and the last results).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.seed import (
+    cursor_before_last,
+    is_postgresql,
+    postgresql_database,
+    seed_users,
+)
+from bench.server import RunningServer, production_environment, serve
+from bench.wrk import LoadResult, Request, run_wrk, wrk_executable
+from gql_app.security.passwords import hash_password, verify_password
+
+APP_FACTORY = "bench.baseline:create_bench_app"
+ADMIN_EMAIL = "bench-admin@example.com"
+ADMIN_PASSWORD = "bench-admin-passphrase-for-load"  # noqa: S105 - benchmark account only
+LAST_PAGE_OFFSET = 60
+SCENARIOS = frozenset({"me", "users", "pagination", "login"})
+DATABASES = frozenset({"sqlite", "postgresql"})
+
+USER_FIELDS = "id email fullName isActive isSuperuser isVerified createdAt updatedAt"
+ME = f"query Me {{ me {{ {USER_FIELDS} }} }}"
+USERS = (
+    "query Users($first: Int!, $after: String) { users(first: $first, after: $after) {"
+    f" edges {{ cursor node {{ {USER_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+)
+LOGIN = (
+    "mutation Login($input: LoginInput!) { login(input: $input) {"
+    " accessToken refreshToken expiresIn user { id email } } }"
+)
+
+TARGETS: dict[str, tuple[str, float]] = {
+    "me_ratio": (">=", 0.6),
+    "users_ratio": (">=", 0.5),
+    "login_vs_hash_bound": (">=", 0.8),
+    "me_p99_ms_during_login_storm": ("<", 50.0),
+    "last_page_vs_first_page": ("<=", 2.0),
+    "peak_rss_mb": ("<", 200.0),
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: float
+    rounds: int
+    connections: int
+    login_seconds: float
+    users_sqlite: int
+    users_postgresql: int
+    output: Path
+    scenarios: frozenset[str] = SCENARIOS
+    databases: frozenset[str] = DATABASES
+
+
+@dataclass
+class DatabaseResults:
+    database: str
+    users: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def graphql(query: str, variables: Mapping[str, Any] | None = None) -> Request:
+    return _graphql_request(query, variables, authorization="")
+
+
+def _graphql_request(
+    query: str, variables: Mapping[str, Any] | None, *, authorization: str
+) -> Request:
+    body = json.dumps({"query": query, "variables": dict(variables or {})})
+    return Request(method="POST", path="/graphql", body=body, authorization=authorization)
+
+
+async def _check(server: RunningServer, request: Request) -> None:
+    """One request before the load: a scenario that fails is not measured."""
+    headers = {"content-type": "application/json"}
+    if request.authorization:
+        headers["authorization"] = request.authorization
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        response = await http.request(
+            request.method, request.path, content=request.body or None, headers=headers
+        )
+    payload = response.json()
+    if response.status_code != 200 or "errors" in payload:
+        raise RuntimeError(f"{request.path} answered {response.status_code}: {payload}")
+
+
+async def _login(server: RunningServer) -> str:
+    variables = {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        response = await http.post("/graphql", json={"query": LOGIN, "variables": variables})
+    token: str = response.json()["data"]["login"]["accessToken"]
+    return f"Bearer {token}"
+
+
+async def _alternate(
+    server: RunningServer, first: Request, second: Request, options: Options
+) -> tuple[list[LoadResult], list[LoadResult]]:
+    """Rounds of ``first`` then ``second``, after a warm-up of each."""
+    for request in (first, second):
+        await _check(server, request)
+        await run_wrk(server.base_url, request, seconds=1, connections=options.connections)
+    firsts: list[LoadResult] = []
+    seconds: list[LoadResult] = []
+    for _ in range(options.rounds):
+        for request, results in ((first, firsts), (second, seconds)):
+            results.append(
+                await run_wrk(
+                    server.base_url,
+                    request,
+                    seconds=options.seconds,
+                    connections=options.connections,
+                )
+            )
+    return firsts, seconds
+
+
+def _median_ratio(
+    numerators: list[LoadResult],
+    denominators: list[LoadResult],
+    value: Callable[[LoadResult], float],
+) -> float:
+    return statistics.median(
+        value(n) / value(d) for n, d in zip(numerators, denominators, strict=True)
+    )
+
+
+def _summary(results: list[LoadResult]) -> dict[str, Any]:
+    return {
+        "requests_per_second": round(statistics.median(r.per_second for r in results), 1),
+        "p50_ms": round(statistics.median(r.p50_ms for r in results), 3),
+        "p99_ms": round(statistics.median(r.p99_ms for r in results), 3),
+        "failures": sum(r.failures for r in results),
+    }
+
+
+async def _compare_with_baseline(
+    server: RunningServer,
+    *,
+    name: str,
+    graphql_request: Request,
+    baseline_request: Request,
+    options: Options,
+    results: DatabaseResults,
+) -> None:
+    gql, base = await _alternate(server, graphql_request, baseline_request, options)
+    results.metrics[f"{name}_ratio"] = _median_ratio(gql, base, lambda r: r.per_second)
+    results.details[name] = {"graphql": _summary(gql), "baseline": _summary(base)}
+
+
+async def _verify_cpu_seconds(samples: int = 5) -> float:
+    """The processor time of one password verify, all its threads together.
+
+    Argon2 runs its lanes on threads of their own, so a verify's wall time undercounts its
+    cost whenever lanes overlap; the bound on logins a second is cores / CPU time.
+    """
+    stored = await hash_password(ADMIN_PASSWORD)
+    times = []
+    for _ in range(samples):
+        started = time.process_time()
+        await verify_password(ADMIN_PASSWORD, stored)
+        times.append(time.process_time() - started)
+    return statistics.median(times)
+
+
+async def _login_scenarios(
+    server: RunningServer, me: Request, options: Options, results: DatabaseResults
+) -> None:
+    cores = os.cpu_count() or 1
+    login = graphql(LOGIN, {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}})
+    await _check(server, login)
+    storm_connections = 4 * cores
+    verify = await _verify_cpu_seconds()
+    hash_bound = cores / verify
+    logins = await run_wrk(
+        server.base_url, login, seconds=options.login_seconds, connections=storm_connections
+    )
+    results.metrics["login_vs_hash_bound"] = logins.per_second / hash_bound
+    # The same storm again, with a few `me` clients beside it: their tail latency shows
+    # whether hashing ever holds up the event loop.
+    storm, me_during = await asyncio.gather(
+        run_wrk(
+            server.base_url, login, seconds=options.login_seconds, connections=storm_connections
+        ),
+        run_wrk(server.base_url, me, seconds=options.login_seconds, connections=4),
+    )
+    results.metrics["me_p99_ms_during_login_storm"] = me_during.p99_ms
+    results.details["login"] = {
+        "cores": cores,
+        "verify_cpu_ms": round(verify * 1000, 1),
+        "hash_bound_per_second": round(hash_bound, 2),
+        "logins_per_second": round(logins.per_second, 2),
+        "failures": logins.failures,
+        "connections": storm_connections,
+    }
+    results.details["me_during_login_storm"] = {
+        "logins_per_second": round(storm.per_second, 2),
+        "me": _summary([me_during]),
+    }
+
+
+async def _run_database(
+    database_url: str, users: int, options: Options, label: str
+) -> DatabaseResults:
+    results = DatabaseResults(database=label, users=users)
+    started = time.perf_counter()
+    await seed_users(database_url, users)
+    results.details["seed_seconds"] = round(time.perf_counter() - started, 1)
+    last_page_cursor = await cursor_before_last(database_url, LAST_PAGE_OFFSET)
+    limits = "1000000/minute"
+    environment = production_environment(
+        database_url,
+        FIRST_SUPERUSER_EMAIL=ADMIN_EMAIL,
+        FIRST_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
+        ACCESS_TOKEN_EXPIRE_SECONDS="7200",  # noqa: S106 - a lifetime, not a secret
+        # The limiter stays on and is consulted on every request; its thresholds are raised
+        # because one load generator on one address is exactly what it exists to refuse.
+        LOGIN_ATTEMPTS_PER_ACCOUNT=limits,
+        LOGIN_ATTEMPTS_PER_IP=limits,
+    )
+    async with serve(APP_FACTORY, environment) as server:
+        bearer = await _login(server)
+        me = _graphql_request(ME, None, authorization=bearer)
+        if "me" in options.scenarios:
+            await _compare_with_baseline(
+                server,
+                name="me",
+                graphql_request=me,
+                baseline_request=Request(method="GET", path="/baseline/me", authorization=bearer),
+                options=options,
+                results=results,
+            )
+        if "users" in options.scenarios:
+            await _compare_with_baseline(
+                server,
+                name="users",
+                graphql_request=_graphql_request(USERS, {"first": 100}, authorization=bearer),
+                baseline_request=Request(
+                    method="GET", path="/baseline/users?first=100", authorization=bearer
+                ),
+                options=options,
+                results=results,
+            )
+        if "pagination" in options.scenarios:
+            await _pagination(server, bearer, last_page_cursor, options, results)
+        if "login" in options.scenarios:
+            await _login_scenarios(server, me, options, results)
+        results.metrics["peak_rss_mb"] = server.peak_rss_bytes() / 2**20
+    return results
+
+
+async def _pagination(
+    server: RunningServer,
+    bearer: str,
+    last_page_cursor: str,
+    options: Options,
+    results: DatabaseResults,
+) -> None:
+    first_page, last_page = await _alternate(
+        server,
+        _graphql_request(USERS, {"first": 50}, authorization=bearer),
+        _graphql_request(USERS, {"first": 50, "after": last_page_cursor}, authorization=bearer),
+        options,
+    )
+    results.metrics["last_page_vs_first_page"] = _median_ratio(
+        first_page, last_page, lambda r: r.per_second
+    )
+    results.details["pagination"] = {
+        "first_page": _summary(first_page),
+        "last_page": _summary(last_page),
+    }
+
+
+def postgresql_server_url() -> str | None:
+    for variable in ("TEST_DATABASE_URL", "DATABASE_URL"):
+        url = os.environ.get(variable)
+        if url and is_postgresql(url):
+            return url
+    return None
+
+
+@asynccontextmanager
+async def _sqlite_database() -> AsyncIterator[str]:
+    with tempfile.TemporaryDirectory() as folder:
+        yield f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+
+
+def _meets(metric: str, value: float) -> bool:
+    operator, target = TARGETS[metric]
+    return {">=": value >= target, "<": value < target, "<=": value <= target}[operator]
+
+
+def _table(all_results: list[DatabaseResults]) -> str:
+    header = ["scenario", "target", *(r.database for r in all_results)]
+    rows = [header]
+    for metric, (operator, target) in TARGETS.items():
+        cells = [metric, f"{operator} {target:g}"]
+        for results in all_results:
+            value = results.metrics.get(metric)
+            if value is None:
+                cells.append("-")
+            else:
+                cells.append(f"{value:.2f} {'ok' if _meets(metric, value) else 'MISSED'}")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _environment_report() -> dict[str, Any]:
+    packages = ["gql-app", "strawberry-graphql", "graphql-core", "fastapi", "uvicorn"]
+    packages += ["sqlalchemy", "asyncpg", "aiosqlite", "pwdlib", "argon2-cffi"]
+    return {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "packages": {name: metadata.version(name) for name in packages},
+    }
+
+
+async def run(options: Options) -> list[DatabaseResults]:
+    wrk_executable()
+    all_results = []
+    if "sqlite" in options.databases:
+        async with _sqlite_database() as url:
+            all_results.append(await _run_database(url, options.users_sqlite, options, "sqlite"))
+    server_url = postgresql_server_url()
+    if "postgresql" in options.databases and server_url is not None:
+        async with postgresql_database(server_url) as url:
+            all_results.append(
+                await _run_database(url, options.users_postgresql, options, "postgresql")
+            )
+    return all_results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per ratio")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--login-seconds", type=float, default=10, help="login storm length")
+    parser.add_argument("--users-sqlite", type=int, default=100_000)
+    parser.add_argument("--users-postgresql", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run just this scenario (repeatable); peak RSS is always reported",
+    )
+    parser.add_argument(
+        "--database",
+        action="append",
+        choices=sorted(DATABASES),
+        help="run on just this database (repeatable); PostgreSQL needs TEST_DATABASE_URL"
+        " or DATABASE_URL",
+    )
+    args = parser.parse_args(argv)
+    if args.database and "postgresql" in args.database and postgresql_server_url() is None:
+        parser.error("--database postgresql needs TEST_DATABASE_URL or DATABASE_URL")
+    options = Options(
+        seconds=args.seconds,
+        rounds=args.rounds,
+        connections=args.connections,
+        login_seconds=args.login_seconds,
+        users_sqlite=args.users_sqlite,
+        users_postgresql=args.users_postgresql,
+        output=args.json,
+        scenarios=frozenset(args.only) if args.only else SCENARIOS,
+        databases=frozenset(args.database) if args.database else DATABASES,
+    )
+    all_results = asyncio.run(run(options))
+    print(_table(all_results))
+    report = {
+        "environment": _environment_report(),
+        "options": {k: str(v) for k, v in vars(args).items()},
+        "targets": {k: f"{op} {t:g}" for k, (op, t) in TARGETS.items()},
+        "results": [
+            {
+                "database": r.database,
+                "users": r.users,
+                "metrics": {k: round(v, 3) for k, v in r.metrics.items()},
+                "details": r.details,
+            }
+            for r in all_results
+        ],
+    }
+    options.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {options.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

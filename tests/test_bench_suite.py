@@ -1,0 +1,44 @@
+"""The benchmark suite runs end to end; its numbers are reported, never asserted here."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import suite
+
+
+@pytest.mark.slow
+def test_runs_every_scenario_and_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "bench.json"
+
+    exit_code = suite.main(
+        [
+            "--seconds=1",
+            "--rounds=1",
+            "--login-seconds=1",
+            "--users-sqlite=300",
+            "--users-postgresql=300",
+            f"--json={output}",
+        ]
+    )
+
+    assert exit_code == 0
+    report = json.loads(output.read_text())
+    databases = [result["database"] for result in report["results"]]
+    expected = ["sqlite", "postgresql"] if suite.postgresql_server_url() else ["sqlite"]
+    assert databases == expected
+    for result in report["results"]:
+        assert set(result["metrics"]) == set(suite.TARGETS)
+        # Every answer under load was a 200 without GraphQL errors.
+        for scenario in ("me", "users"):
+            for side in ("graphql", "baseline"):
+                assert result["details"][scenario][side]["failures"] == 0
+        for page in ("first_page", "last_page"):
+            assert result["details"]["pagination"][page]["failures"] == 0
+        assert result["details"]["login"]["failures"] == 0
+        assert result["details"]["me_during_login_storm"]["me"]["failures"] == 0
+    table = capsys.readouterr().out
+    assert all(metric in table for metric in suite.TARGETS)

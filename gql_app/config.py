@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=15, ge=0)
     graphql_max_tokens: int = Field(default=2000, ge=10)
     graphql_max_directives: int = Field(default=10, ge=0)
+    # Distinct documents whose parse and validation outcome is kept (least recently used go).
+    graphql_document_cache_size: int = Field(default=128, ge=1)
     max_body_bytes: int = Field(default=100_000, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
     migrate_on_start: bool = True

@@ -3,17 +3,11 @@ from functools import partial
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from gql_app.api.documents import CachedDocuments, DocumentCache, DocumentLimits
 from gql_app.api.errors import ErrorMapping
-from gql_app.api.limits import MaxDirectivesLimiter
 from gql_app.api.resolvers.account import AccountMutation
 from gql_app.api.resolvers.admin import AdminMutation
 from gql_app.api.resolvers.auth import AuthMutation, AuthQuery
@@ -42,16 +36,14 @@ class Schema(strawberry.Schema):
 
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """One factory per extension: Strawberry builds fresh instances for every request."""
-    extensions: list[Callable[[], SchemaExtension]] = [
+    documents = DocumentCache(
+        limits=DocumentLimits.from_settings(settings),
+        maxsize=settings.graphql_document_cache_size,
+    )
+    return [
         partial(ErrorMapping, hide_suggestions=not settings.suggestions_enabled),
-        partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
-        partial(MaxDirectivesLimiter, max_directives=settings.graphql_max_directives),
-        partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
+        partial(CachedDocuments, cache=documents),
     ]
-    if not settings.introspection_enabled:
-        extensions.append(DisableIntrospection)
-    return extensions
 
 
 def build_schema(settings: Settings) -> Schema:

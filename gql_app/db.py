@@ -75,7 +75,7 @@ async def database_answers(engine: AsyncEngine) -> bool:
     return True
 
 
-def get_session_factory(connection: HTTPConnection) -> SessionFactory:
+async def get_session_factory(connection: HTTPConnection) -> SessionFactory:
     session_factory: SessionFactory = connection.app.state.session_factory
     return session_factory
 

@@ -135,34 +135,18 @@ def _is_trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
     return parsed is not None and any(parsed in network for network in trusted_proxies)
 
 
-def get_settings_from_app(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_email_service(request: Request) -> EmailService:
-    email: EmailService = request.app.state.email_service
-    return email
-
-
-def get_rate_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
-
-
 async def get_context(
+    request: Request,
     session: Annotated[AsyncSession, Depends(get_session)],
     session_factory: Annotated[SessionFactory, Depends(get_session_factory)],
-    settings: Annotated[Settings, Depends(get_settings_from_app)],
-    email: Annotated[EmailService, Depends(get_email_service)],
-    rate_limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
 ) -> Context:
+    state = request.app.state
     return Context(
         session=session,
         session_factory=session_factory,
-        settings=settings,
-        email=email,
-        rate_limiter=rate_limiter,
+        settings=state.settings,
+        email=state.email_service,
+        rate_limiter=state.rate_limiter,
     )
 
 

@@ -1,3 +1,4 @@
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await upgrade_to_head(engine)
         await _ensure_first_superuser(app, settings)
+        _freeze_startup_objects()
         yield
         await engine.dispose()
         await app.state.rate_limiter.aclose()
@@ -84,6 +86,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
     return app
+
+
+def _freeze_startup_objects() -> None:
+    # What startup built (schema, ORM mappings, password dictionaries) lives as long as the
+    # process. Left to the collector, each full collection walks all of it and stalls
+    # every request in flight for tens of milliseconds; frozen, it is never walked.
+    gc.collect()
+    gc.freeze()
 
 
 async def _ensure_first_superuser(app: FastAPI, settings: Settings) -> None:

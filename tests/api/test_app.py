@@ -1,3 +1,4 @@
+import gc
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,19 @@ class TestStartup:
 
             assert [(u.email, u.is_superuser) for u in users] == [("admin@example.com", True)]
             assert response.errors == []
+
+    async def test_objects_built_at_startup_are_kept_out_of_garbage_collection(
+        self, tmp_path: Path
+    ) -> None:
+        app = create_app(file_settings(tmp_path))
+        gc.unfreeze()
+        try:
+            async with app.router.lifespan_context(app):
+                frozen = gc.get_freeze_count()
+        finally:
+            gc.unfreeze()
+
+        assert frozen > 0
 
     def test_production_refuses_a_missing_or_short_secret(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="SECRET_KEY"):

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +22,13 @@ from gql_app.errors import (
 )
 from gql_app.models import AuthSession, RefreshToken, User
 from gql_app.security import tokens
-from gql_app.security.passwords import password_hash, verify_password
+from gql_app.security.passwords import (
+    ARGON2_LANES,
+    ARGON2_MEMORY_KIB,
+    ARGON2_TIME_COST,
+    password_hash,
+    verify_password,
+)
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
@@ -433,6 +440,20 @@ class TestLogin:
         assert issued.user.id == user.id
         assert stored_hash is not None
         assert stored_hash.startswith("$argon2id$")
+        assert password_hash.verify(USER_PASSWORD, stored_hash) is True
+
+    async def test_argon2id_hash_with_other_parameters_is_replaced(
+        self, db_session: AsyncSession, session_factory: SessionFactory, settings: Settings
+    ) -> None:
+        four_lanes = Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=4)
+        user = await create_user(db_session, password_hash_value=four_lanes.hash(USER_PASSWORD))
+
+        await login(db_session, settings, user.email)
+
+        async with session_factory() as other:
+            stored_hash = await other.scalar(select(User.password_hash).where(User.id == user.id))
+        assert stored_hash is not None
+        assert f"m={ARGON2_MEMORY_KIB},t={ARGON2_TIME_COST},p={ARGON2_LANES}$" in stored_hash
         assert password_hash.verify(USER_PASSWORD, stored_hash) is True
 
     async def test_upgraded_account_can_still_sign_in(

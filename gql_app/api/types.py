@@ -4,8 +4,11 @@ from typing import Self
 
 import strawberry
 
+from gql_app.api.context import Info
+from gql_app.crud.users import UserFilter
 from gql_app.models import AuthSession
 from gql_app.models import User as UserModel
+from gql_app.services import users as users_service
 from gql_app.services.auth import IssuedTokens
 from gql_app.services.users import UserPage
 
@@ -78,7 +81,13 @@ class UserEdge:
 class UserConnection:
     edges: list[UserEdge] = strawberry.field(description="The users on this page.")
     page_info: PageInfo = strawberry.field(description="Pagination state of this page.")
-    total_count: int = strawberry.field(description="Users matching the filter, on all pages.")
+    user_filter: strawberry.Private[UserFilter]
+
+    @strawberry.field(description="Users matching the filter, on all pages.")
+    async def total_count(self, info: Info) -> int:
+        # Counted only when asked for: on a large table the count costs more than the page.
+        async with info.context.db() as session:
+            return await users_service.count_users(session=session, user_filter=self.user_filter)
 
     @classmethod
     def from_page(cls, page: UserPage) -> Self:
@@ -91,7 +100,7 @@ class UserConnection:
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            total_count=page.total_count,
+            user_filter=page.user_filter,
         )
 
 

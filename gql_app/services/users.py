@@ -33,7 +33,8 @@ class UserPage:
     edges: list[UserEdge]
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
+    # The filter as applied (search cleaned), for counting all pages when a client asks.
+    user_filter: UserFilter
 
 
 async def list_users(
@@ -49,7 +50,6 @@ async def list_users(
     users = await users_crud.list_page(
         session=session, user_filter=user_filter, limit=first + 1, after=position
     )
-    total = await users_crud.count(session=session, user_filter=user_filter)
     page = users[:first]
     edges = [
         UserEdge(cursor=encode_cursor(UserPosition(created_at=u.created_at, id=u.id)), user=u)
@@ -59,8 +59,13 @@ async def list_users(
         edges=edges,
         has_next_page=len(users) > first,
         has_previous_page=position is not None,
-        total_count=total,
+        user_filter=user_filter,
     )
+
+
+async def count_users(*, session: AsyncSession, user_filter: UserFilter) -> int:
+    """Users matching a filter that list_users applied, on all pages."""
+    return await users_crud.count(session=session, user_filter=user_filter)
 
 
 async def get_user(*, session: AsyncSession, user_id: str) -> User:

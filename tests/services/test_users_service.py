@@ -40,6 +40,10 @@ async def count_users(session: AsyncSession) -> int:
     return result
 
 
+async def total(session: AsyncSession, page: users_service.UserPage) -> int:
+    return await users_service.count_users(session=session, user_filter=page.user_filter)
+
+
 def ids(page: users_service.UserPage) -> list[uuid.UUID]:
     return [edge.user.id for edge in page.edges]
 
@@ -97,7 +101,11 @@ class TestListUsersPagination:
         assert (first_page.has_next_page, first_page.has_previous_page) == (True, False)
         assert (second_page.has_next_page, second_page.has_previous_page) == (True, True)
         assert (last_page.has_next_page, last_page.has_previous_page) == (False, True)
-        assert {page.total_count for page in (first_page, second_page, last_page)} == {5}
+        assert [await total(db_session, page) for page in (first_page, second_page, last_page)] == [
+            5,
+            5,
+            5,
+        ]
 
     async def test_last_full_page_reports_no_next_page(self, db_session: AsyncSession) -> None:
         await add_users(db_session, 4)
@@ -134,7 +142,8 @@ class TestListUsersPagination:
         )
 
         assert page.edges == []
-        assert (page.has_next_page, page.has_previous_page, page.total_count) == (False, True, 2)
+        assert (page.has_next_page, page.has_previous_page) == (False, True)
+        assert await total(db_session, page) == 2
 
     async def test_no_users_gives_an_empty_first_page(self, db_session: AsyncSession) -> None:
         page = await users_service.list_users(
@@ -142,7 +151,8 @@ class TestListUsersPagination:
         )
 
         assert page.edges == []
-        assert (page.has_next_page, page.has_previous_page, page.total_count) == (False, False, 0)
+        assert (page.has_next_page, page.has_previous_page) == (False, False)
+        assert await total(db_session, page) == 0
 
 
 class TestListUsersFilters:
@@ -155,7 +165,7 @@ class TestListUsersFilters:
         )
 
         assert ids(page) == [admins[0].id, admins[1].id]
-        assert page.total_count == 3
+        assert await total(db_session, page) == 3
         assert page.has_next_page is True
 
     async def test_search_and_active_filters_apply(self, db_session: AsyncSession) -> None:
@@ -171,7 +181,7 @@ class TestListUsersFilters:
         )
 
         assert ids(page) == [match.id]
-        assert page.total_count == 1
+        assert await total(db_session, page) == 1
 
     async def test_search_is_trimmed_before_matching(self, db_session: AsyncSession) -> None:
         match = await create_user(db_session, email="trimmed@example.com")
@@ -190,7 +200,7 @@ class TestListUsersFilters:
             session=db_session, first=10, after=None, user_filter=UserFilter(search="   ")
         )
 
-        assert page.total_count == 2
+        assert await total(db_session, page) == 2
 
     @pytest.mark.parametrize(
         ("search", "message"),

@@ -7,13 +7,14 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-dev run test lint typecheck schema schema-check lock clean
+.PHONY: help install install-dev run test lint typecheck schema schema-check lock bench clean
 
 help:
 	@echo "make run     install pinned dependencies, migrate and serve on http://$(HOST):$(PORT)/graphql"
 	@echo "make test    install pinned dev dependencies; run ruff, mypy and the whole test suite"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make lock    re-resolve requirements/*.txt from pyproject.toml"
+	@echo "make bench   run the benchmark suite (needs wrk; see BENCHMARKS.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,9 @@ lock: install-dev
 	echo "hatchling" | $(BIN)/uv pip compile - --quiet --universal --python-version 3.11 \
 		--constraint requirements/dev.txt \
 		--generate-hashes --output-file requirements/build.txt
+
+bench: install-dev
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

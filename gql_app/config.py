@@ -85,10 +85,15 @@ class Settings(BaseSettings):
     graphql_max_directives: int = Field(default=10, ge=0)
     # Distinct documents whose parse and validation outcome is kept (least recently used go).
     graphql_document_cache_size: int = Field(default=128, ge=1)
+    # Automatic persisted queries: kept in memory per worker, or in Redis when REDIS_URL is set.
+    persisted_queries_cache_size: int = Field(default=1000, ge=1)
+    persisted_queries_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     max_body_bytes: int = Field(default=100_000, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
     migrate_on_start: bool = True
     log_level: str = "INFO"
+    # JSON lines for log collectors; readable lines for people. Unset: JSON in production.
+    log_format: Literal["json", "text"] | None = None
 
     @field_validator(
         "login_attempts_per_account",
@@ -147,6 +152,12 @@ class Settings(BaseSettings):
     @property
     def get_queries_enabled(self) -> bool:
         return self._outside_production_unless(self.graphql_get_queries)
+
+    @property
+    def resolved_log_format(self) -> str:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def signing_key(self) -> str:

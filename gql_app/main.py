@@ -2,14 +2,19 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from strawberry.fastapi import GraphQLRouter
 
-from gql_app.api.context import Context, get_context
+from gql_app.api import graphiql
+from gql_app.api.context import get_context
+from gql_app.api.documents import DocumentCache
 from gql_app.api.http import RequestGuard, SecurityHeaders
+from gql_app.api.persisted_queries import PersistedQueryStore, persisted_query_storage
+from gql_app.api.request_log import RequestLog
+from gql_app.api.router import GraphQLEndpoint
 from gql_app.api.schema import build_schema
 from gql_app.config import Settings, get_settings
 from gql_app.db import create_engine_for, create_session_factory, database_answers
@@ -25,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, log_format=settings.resolved_log_format)
     engine = create_engine_for(settings)
 
     @asynccontextmanager
@@ -37,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await engine.dispose()
         await app.state.rate_limiter.aclose()
+        await app.state.persisted_queries.storage.aclose()
 
     app = FastAPI(
         title="gql-app",
@@ -55,25 +61,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.environment == "production" and settings.email_backend == "console":
         logger.warning("EMAIL_BACKEND=console in production: mail is printed, not sent")
 
-    graphql_router: GraphQLRouter[Context, None] = GraphQLRouter(
-        build_schema(settings),
+    documents = DocumentCache.from_settings(settings)
+    schema = build_schema(settings, documents=documents)
+    persisted_queries = PersistedQueryStore(
+        storage=persisted_query_storage(settings),
+        accepts=partial(documents.accepts, schema._schema),
+    )
+    app.state.persisted_queries = persisted_queries
+    graphql_router = GraphQLEndpoint(
+        schema,
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=settings.get_queries_enabled,
+        persisted_queries=persisted_queries,
     )
     app.include_router(graphql_router, prefix="/graphql")
+    if settings.graphiql_enabled:
+        graphiql.mount_assets(app)
 
-    # Added last runs first: headers on every answer, then the guard, then CORS.
+    # Added last runs first: the request log, headers on every answer, the guard, then CORS.
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-Request-ID"],
             max_age=600,
         )
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
+    # Outermost: its line has the status every other layer settled on.
+    app.add_middleware(RequestLog)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

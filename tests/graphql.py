@@ -1,6 +1,6 @@
 """Posting GraphQL documents the way a client does, and reading typed errors back."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from httpx import AsyncClient
@@ -19,6 +19,7 @@ class GraphQLResponse:
     status_code: int
     body: dict[str, Any]
     text: str
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def data(self) -> Any:
@@ -63,7 +64,10 @@ class GraphQLClient:
         response = await self.http.post(GRAPHQL_PATH, json=payload, headers=request_headers)
         assert response.status_code == 200, response.text
         return GraphQLResponse(
-            status_code=response.status_code, body=response.json(), text=response.text
+            status_code=response.status_code,
+            body=response.json(),
+            text=response.text,
+            headers=dict(response.headers),
         )
 
 

@@ -65,6 +65,13 @@ class DocumentLimits:
 class DocumentCache:
     """Parse and validation outcomes by document text, bounded and least-recently-used."""
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DocumentCache":
+        return cls(
+            limits=DocumentLimits.from_settings(settings),
+            maxsize=settings.graphql_document_cache_size,
+        )
+
     def __init__(self, *, limits: DocumentLimits, maxsize: int) -> None:
         self._limits = limits
         self._rules = limits.validation_rules()
@@ -81,6 +88,10 @@ class DocumentCache:
 
     def validate(self, schema: GraphQLSchema, query: str) -> list[GraphQLError]:
         return list(self._validated(schema, query))
+
+    def accepts(self, schema: GraphQLSchema, query: str) -> bool:
+        """Whether the document parses and validates, within every limit."""
+        return self.parse(query) is not None and not self.validate(schema, query)
 
     def _parse(self, query: str) -> DocumentNode | None:
         try:

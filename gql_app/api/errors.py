@@ -22,6 +22,7 @@ from gql_app.errors import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from gql_app.logging_config import current_request_id
 
 logger = logging.getLogger("gql_app.errors")
 
@@ -127,7 +128,7 @@ class ErrorMapping(SchemaExtension):
 
     @staticmethod
     def _internal(error: GraphQLError) -> GraphQLError:
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id.get() or uuid.uuid4().hex
         exception = error.original_error or error
         logger.error(
             "Unexpected error (request id %s) at %s",

@@ -8,10 +8,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql_app.api.media_types import GRAPHQL_RESPONSE_JSON, JSON
+
 logger = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
-JSON_MEDIA_TYPE = "application/json"
+JSON_MEDIA_TYPES = {JSON, GRAPHQL_RESPONSE_JSON}
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -35,7 +37,7 @@ async def _plain_error(
 ) -> None:
     body = json.dumps({"detail": detail}).encode()
     raw_headers = [
-        (b"content-type", JSON_MEDIA_TYPE.encode()),
+        (b"content-type", JSON.encode()),
         (b"content-length", str(len(body)).encode()),
         *((name.encode(), value.encode()) for name, value in headers),
     ]
@@ -61,7 +63,7 @@ class RequestGuard:
             return
         if scope["method"] == "POST" and scope["path"].rstrip("/") == GRAPHQL_PATH:
             media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-            if media_type != JSON_MEDIA_TYPE:
+            if media_type != JSON:
                 # Forms and text/plain are what a cross-site page can post without CORS.
                 await _plain_error(send, 415, "GraphQL requests must be application/json")
                 return
@@ -109,7 +111,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if headers.get("content-type", "").startswith(JSON_MEDIA_TYPE):
+                media_type = headers.get("content-type", "").split(";")[0].strip()
+                if media_type in JSON_MEDIA_TYPES:
                     headers.setdefault("content-security-policy", JSON_CONTENT_SECURITY_POLICY)
                     # Answers may carry tokens: no cache keeps them.
                     headers.setdefault("cache-control", "no-store")

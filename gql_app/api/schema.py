@@ -6,8 +6,9 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from gql_app.api.documents import CachedDocuments, DocumentCache, DocumentLimits
+from gql_app.api.documents import CachedDocuments, DocumentCache
 from gql_app.api.errors import ErrorMapping
+from gql_app.api.request_log import OperationOutcome
 from gql_app.api.resolvers.account import AccountMutation
 from gql_app.api.resolvers.admin import AdminMutation
 from gql_app.api.resolvers.auth import AuthMutation, AuthQuery
@@ -34,20 +35,15 @@ class Schema(strawberry.Schema):
         return
 
 
-def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """One factory per extension: Strawberry builds fresh instances for every request."""
-    documents = DocumentCache(
-        limits=DocumentLimits.from_settings(settings),
-        maxsize=settings.graphql_document_cache_size,
-    )
-    return [
+def build_schema(settings: Settings, *, documents: DocumentCache) -> Schema:
+    # One factory per extension: Strawberry builds fresh instances for every request.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        # First in, last out: it reads the outcome after ErrorMapping has coded the errors.
+        OperationOutcome,
         partial(ErrorMapping, hide_suggestions=not settings.suggestions_enabled),
         partial(CachedDocuments, cache=documents),
     ]
-
-
-def build_schema(settings: Settings) -> Schema:
-    return Schema(query=Query, mutation=Mutation, extensions=schema_extensions(settings))
+    return Schema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 # The published contract (schema.graphql) is exported from this one; the extensions

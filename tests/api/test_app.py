@@ -56,6 +56,8 @@ class TestGraphiQL:
 
         assert response.status_code == 200
         assert "graphiql" in response.text.lower()
+        assert response.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "script-src 'self' 'sha256-" in response.headers["content-security-policy"]
 
     @pytest.mark.parametrize(
         "overrides",

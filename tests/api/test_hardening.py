@@ -313,6 +313,8 @@ class TestMaskedErrors:
         assert "RuntimeError" not in response.text
         [record] = [r for r in app_errors.records if r.levelno >= logging.ERROR]
         assert error["extensions"]["requestId"] in record.getMessage()
+        # The id the client can quote is the one its answer's header and log line carry.
+        assert error["extensions"]["requestId"] == response.headers["x-request-id"]
 
 
 class TestHeaders:

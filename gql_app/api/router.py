@@ -1,0 +1,207 @@
+"""The GraphQL endpoint as HTTP clients meet it: media types, status codes, persisted queries.
+
+Clients that ask for ``application/graphql-response+json`` get the GraphQL-over-HTTP
+status codes: a request that never reached execution (a document that does not parse or
+validate, an unknown operation, variables that do not fit) answers 4xx without ``data``;
+anything that executed answers 200. Plain ``application/json`` clients keep the classic
+behaviour: 200 with ``errors``.
+"""
+
+from contextvars import ContextVar
+from typing import Any
+
+from cross_web import HTTPException
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.types import HTTPMethod
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.unset import UNSET
+
+from gql_app.api import graphiql
+from gql_app.api.context import Context
+from gql_app.api.error_codes import ErrorCode
+from gql_app.api.media_types import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    negotiate_response_type,
+)
+from gql_app.api.persisted_queries import PersistedQueryError, PersistedQueryStore
+
+# The media type chosen for the request being handled; set and read in the same task.
+_response_type: ContextVar[str] = ContextVar("graphql_response_type", default=JSON)
+
+# Errors raised before execution, by how a GraphQL-over-HTTP client should see them.
+_REQUEST_ERROR_STATUS: dict[str, int] = {
+    ErrorCode.GRAPHQL_PARSE_FAILED: 400,
+    ErrorCode.GRAPHQL_VALIDATION_FAILED: 422,
+    ErrorCode.BAD_USER_INPUT: 422,
+}
+
+
+class GraphQLEndpoint(GraphQLRouter[Context, None]):
+    def __init__(
+        self, schema: Any, *, persisted_queries: PersistedQueryStore, **kwargs: Any
+    ) -> None:
+        super().__init__(schema, **kwargs)
+        self._persisted_queries = persisted_queries
+        # Without this, the router's first route for the path answers other methods with
+        # its own Allow (GET only), as if POST were not served either.
+        self.add_api_route(
+            "",
+            _method_not_allowed,
+            methods=["PUT", "PATCH", "DELETE"],
+            include_in_schema=False,
+        )
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql.page_html()
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        # The page loads only what the app serves; the policy holds it to that.
+        return HTMLResponse(
+            self.graphql_ide_html,
+            headers={"content-security-policy": graphiql.CONTENT_SECURITY_POLICY},
+        )
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET carrying only a persisted query's hash is an operation, not a visit.
+        return bool(super().should_render_graphql_ide(request)) and (
+            "extensions" not in request.query_params
+        )
+
+    async def run(  # type: ignore[override]
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response:
+        response_type = negotiate_response_type(request.headers.get("accept"))
+        if response_type is None and not self._wants_ide(request):
+            return _plain_error(
+                406, f"Acceptable media types: {GRAPHQL_RESPONSE_JSON}, {JSON}", JSON
+            )
+        token = _response_type.set(response_type or JSON)
+        try:
+            return await self._run_mapping_errors(request, context, root_value)
+        finally:
+            _response_type.reset(token)
+
+    def _wants_ide(self, request: Request) -> bool:
+        return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+
+    async def _run_mapping_errors(
+        self, request: Request, context: Context, root_value: None
+    ) -> Response:
+        response_type = _response_type.get()
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except PersistedQueryError as error:
+            body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+            status = error.status if response_type == GRAPHQL_RESPONSE_JSON else 200
+            return JSONResponse(body, status_code=status, media_type=response_type)
+        except _OperationRefusedError as error:
+            return _refusal(error, response_type)
+        except HTTPException as error:
+            return _plain_error(error.status_code, error.reason, response_type)
+
+    async def execute_single(  # type: ignore[override]
+        self, request: Request, request_adapter: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            return await super().execute_single(
+                request=request, request_adapter=request_adapter, **kwargs
+            )
+        except HTTPException as error:
+            cause = error.__cause__
+            if isinstance(cause, InvalidOperationTypeError):
+                # A mutation over GET (or any query where GET is off): POST would do.
+                raise _OperationRefusedError(405, error.reason, allow=("POST",)) from cause
+            if isinstance(cause, CannotGetOperationTypeError):
+                # The document is fine but holds no such operation: unprocessable for
+                # GraphQL-over-HTTP clients, the classic 400 for the others.
+                raise _OperationRefusedError(400, error.reason, or_else=422) from cause
+            raise
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        data = await super().parse_http_body(request)
+        # Batches are refused by the HTTP guard before they get here.
+        assert isinstance(data, GraphQLRequestData)
+        return await self._persisted_queries.resolve(data)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response_type = _response_type.get()
+        status = sub_response.status_code or 200
+        if response_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict):
+            request_error_status = _request_error_status(response_data)
+            if request_error_status is not None:
+                # The operation never ran, so there is no data entry at all.
+                response_data = response_data.copy()
+                response_data.pop("data", None)
+                status = request_error_status
+        response = Response(
+            self.encode_json(response_data), media_type=response_type, status_code=status
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
+
+
+async def _method_not_allowed(request: Request) -> Response:
+    response_type = negotiate_response_type(request.headers.get("accept")) or JSON
+    message = "GraphQL is served over GET (queries) and POST"
+    return _plain_error(405, message, response_type, {"allow": "GET, POST"})
+
+
+class _OperationRefusedError(Exception):
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        *,
+        allow: tuple[HTTPMethod, ...] = (),
+        or_else: int | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.allow = allow
+        self.graphql_response_status = or_else or status
+
+
+def _refusal(error: _OperationRefusedError, response_type: str) -> Response:
+    headers = {"allow": ", ".join(error.allow)} if error.allow else {}
+    status = (
+        error.graphql_response_status if response_type == GRAPHQL_RESPONSE_JSON else error.status
+    )
+    return _plain_error(status, error.reason, response_type, headers)
+
+
+def _plain_error(
+    status: int, message: str, response_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    if response_type == GRAPHQL_RESPONSE_JSON:
+        return JSONResponse(
+            {"errors": [{"message": message}]},
+            status_code=status,
+            media_type=response_type,
+            headers=headers,
+        )
+    return Response(message, status_code=status, media_type="text/plain", headers=headers)
+
+
+def _request_error_status(response: GraphQLHTTPResponse) -> int | None:
+    """The 4xx for errors raised before execution, or None when the operation ran."""
+    if response.get("data") is not None:
+        return None
+    statuses: list[int] = []
+    for error in response.get("errors") or []:
+        if not isinstance(error, dict) or "path" in error:
+            return None
+        status = _REQUEST_ERROR_STATUS.get(str((error.get("extensions") or {}).get("code")))
+        if status is None:
+            return None
+        statuses.append(status)
+    return max(statuses, default=None)

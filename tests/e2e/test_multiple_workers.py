@@ -5,18 +5,16 @@ answers (with `uvicorn --workers N` the kernel chooses). The rate-limit counters
 Redis and the sessions in PostgreSQL, so what one worker learns the other enforces.
 """
 
-import asyncio
-import os
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.server import serve
 from gql_app.config import Settings
 from tests.factories import USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient
@@ -26,43 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ME = "{ me { email } }"
 LOGOUT = "mutation ($t: String!) { logout(refreshToken: $t) }"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def _start_worker(environment: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "gql_app.main:create_app",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        env={**os.environ, **environment},
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-async def _wait_until_up(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        for _ in range(300):
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"worker at {url} did not start")
 
 
 @pytest_asyncio.fixture
@@ -79,19 +40,16 @@ async def workers(settings: Settings, app: object) -> AsyncIterator[list[GraphQL
         "LOGIN_ATTEMPTS_PER_ACCOUNT": "3/15minutes",
         "LOG_LEVEL": "WARNING",
     }
-    started = [await _start_worker(environment) for _ in range(2)]
-    clients: list[httpx.AsyncClient] = []
-    try:
-        for _, url in started:
-            await _wait_until_up(url)
-            clients.append(httpx.AsyncClient(base_url=url, timeout=30))
+    async with AsyncExitStack() as stack:
+        servers = [
+            await stack.enter_async_context(serve("gql_app.main:create_app", environment))
+            for _ in range(2)
+        ]
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=s.base_url, timeout=30))
+            for s in servers
+        ]
         yield [GraphQLClient(client) for client in clients]
-    finally:
-        for client in clients:
-            await client.aclose()
-        for process, _ in started:
-            process.terminate()
-            await process.wait()
 
 
 async def test_a_login_lockout_reached_through_one_worker_holds_on_the_other(

@@ -48,8 +48,11 @@ typecheck: install-dev
 test: lint typecheck
 	$(BIN)/pytest -n auto --cov --cov-report=term
 
-schema: install-dev
-	$(BIN)/strawberry export-schema gql_app.api.schema:schema --output schema.graphql
+schema: install
+	$(BIN)/gql-app export-schema
+
+schema-check: install
+	$(BIN)/gql-app export-schema --check
 
 lock: install-dev
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \

@@ -23,7 +23,7 @@ from gql_app.api.schema import schema
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 REGENERATE = (
     "schema.graphql is out of date with the code: run `make schema` "
-    "(strawberry export-schema gql_app.api.schema:schema --output schema.graphql) "
+    "(gql-app export-schema) "
     "and commit the result"
 )
 

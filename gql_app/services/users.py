@@ -79,7 +79,15 @@ async def get_user(*, session: AsyncSession, user_id: str) -> User:
     return user
 
 
-async def ensure_superuser(*, session: AsyncSession, email: str, password: str) -> User:
+@dataclass(frozen=True, slots=True)
+class EnsuredSuperuser:
+    """The account behind the email, and whether this call created it."""
+
+    user: User
+    created: bool
+
+
+async def ensure_superuser(*, session: AsyncSession, email: str, password: str) -> EnsuredSuperuser:
     """Create the superuser unless an account with that email exists; safe to repeat."""
     normalized = normalize_email(email)
     if isinstance(normalized, FieldError):
@@ -88,7 +96,7 @@ async def ensure_superuser(*, session: AsyncSession, email: str, password: str) 
     if existing is not None:
         if not existing.is_superuser:
             logger.warning("First superuser email belongs to an ordinary account; left unchanged")
-        return existing
+        return EnsuredSuperuser(user=existing, created=False)
     problem = await assess_password(password, email=normalized)
     if problem is not None:
         raise InputValidationError.single("password", problem)
@@ -107,7 +115,7 @@ async def ensure_superuser(*, session: AsyncSession, email: str, password: str) 
         found = await users_crud.get_by_email(session=session, email=normalized)
         if found is None:
             raise
-        return found
+        return EnsuredSuperuser(user=found, created=False)
     await session.commit()
     logger.info("Created the first superuser")
-    return user
+    return EnsuredSuperuser(user=user, created=True)

@@ -250,9 +250,10 @@ class TestEnsureSuperuser:
     async def test_creates_a_verified_superuser(
         self, db_session: AsyncSession, session_factory: SessionFactory
     ) -> None:
-        user = await users_service.ensure_superuser(
+        ensured = await users_service.ensure_superuser(
             session=db_session, email=" Root@Example.com ", password=STRONG_PASSWORD
         )
+        user = ensured.user
 
         async with session_factory() as other:
             stored = await other.get(User, user.id)
@@ -261,19 +262,21 @@ class TestEnsureSuperuser:
         assert (stored.is_superuser, stored.is_verified, stored.is_active) == (True, True, True)
         assert stored.password_hash.startswith("$argon2id$")
         assert (await verify_password(STRONG_PASSWORD, stored.password_hash)).valid is True
+        assert ensured.created is True
 
     async def test_running_twice_keeps_the_first_account(self, db_session: AsyncSession) -> None:
         first = await users_service.ensure_superuser(
             session=db_session, email="root@example.com", password=STRONG_PASSWORD
         )
-        original_hash = first.password_hash
+        original_hash = first.user.password_hash
 
         again = await users_service.ensure_superuser(
             session=db_session, email="ROOT@example.com", password="another strong passphrase 42"
         )
 
-        assert again.id == first.id
-        assert again.password_hash == original_hash
+        assert again.user.id == first.user.id
+        assert again.created is False
+        assert again.user.password_hash == original_hash
         assert await count_users(db_session) == 1
 
     async def test_existing_ordinary_account_is_left_unchanged(
@@ -287,7 +290,7 @@ class TestEnsureSuperuser:
         )
         await db_session.refresh(ordinary)
 
-        assert result.id == ordinary.id
+        assert (result.user.id, result.created) == (ordinary.id, False)
         assert ordinary.is_superuser is False
         assert ordinary.password_hash == original_hash
         assert await count_users(db_session) == 1

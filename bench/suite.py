@@ -83,6 +83,13 @@ class DatabaseResults:
     users: int
     metrics: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    # Metrics measured while some answers were errors: fast failures are not throughput.
+    invalid: set[str] = field(default_factory=set)
+
+    def record(self, metric: str, value: float, *runs: LoadResult) -> None:
+        self.metrics[metric] = value
+        if any(run.failures for run in runs):
+            self.invalid.add(metric)
 
 
 def graphql(query: str, variables: Mapping[str, Any] | None = None) -> Request:
@@ -169,7 +176,7 @@ async def _compare_with_baseline(
     results: DatabaseResults,
 ) -> None:
     gql, base = await _alternate(server, graphql_request, baseline_request, options)
-    results.metrics[f"{name}_ratio"] = _median_ratio(gql, base, lambda r: r.per_second)
+    results.record(f"{name}_ratio", _median_ratio(gql, base, lambda r: r.per_second), *gql, *base)
     results.details[name] = {"graphql": _summary(gql), "baseline": _summary(base)}
 
 
@@ -200,7 +207,7 @@ async def _login_scenarios(
     logins = await run_wrk(
         server.base_url, login, seconds=options.login_seconds, connections=storm_connections
     )
-    results.metrics["login_vs_hash_bound"] = logins.per_second / hash_bound
+    results.record("login_vs_hash_bound", logins.per_second / hash_bound, logins)
     # The same storm again, with a few `me` clients beside it: their tail latency shows
     # whether hashing ever holds up the event loop.
     storm, me_during = await asyncio.gather(
@@ -209,7 +216,7 @@ async def _login_scenarios(
         ),
         run_wrk(server.base_url, me, seconds=options.login_seconds, connections=4),
     )
-    results.metrics["me_p99_ms_during_login_storm"] = me_during.p99_ms
+    results.record("me_p99_ms_during_login_storm", me_during.p99_ms, storm, me_during)
     results.details["login"] = {
         "cores": cores,
         "verify_cpu_ms": round(verify * 1000, 1),
@@ -287,8 +294,11 @@ async def _pagination(
         _graphql_request(USERS, {"first": 50, "after": last_page_cursor}, authorization=bearer),
         options,
     )
-    results.metrics["last_page_vs_first_page"] = _median_ratio(
-        first_page, last_page, lambda r: r.per_second
+    results.record(
+        "last_page_vs_first_page",
+        _median_ratio(first_page, last_page, lambda r: r.per_second),
+        *first_page,
+        *last_page,
     )
     results.details["pagination"] = {
         "first_page": _summary(first_page),
@@ -325,7 +335,10 @@ def _table(all_results: list[DatabaseResults]) -> str:
             if value is None:
                 cells.append("-")
             else:
-                cells.append(f"{value:.2f} {'ok' if _meets(metric, value) else 'MISSED'}")
+                verdict = "ok" if _meets(metric, value) else "MISSED"
+                if metric in results.invalid:
+                    verdict = "INVALID: some answers failed"
+                cells.append(f"{value:.2f} {verdict}")
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
@@ -407,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                 "database": r.database,
                 "users": r.users,
                 "metrics": {k: round(v, 3) for k, v in r.metrics.items()},
+                "invalid": sorted(r.invalid),
                 "details": r.details,
             }
             for r in all_results

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     # Automatic persisted queries: kept in memory per worker, or in Redis when REDIS_URL is set.
     persisted_queries_cache_size: int = Field(default=1000, ge=1)
     persisted_queries_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # Longer documents still run; they are just sent in full every time.
+    persisted_query_max_bytes: int = Field(default=16_384, ge=1)
     max_body_bytes: int = Field(default=100_000, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
     migrate_on_start: bool = True

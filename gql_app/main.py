@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     persisted_queries = PersistedQueryStore(
         storage=persisted_query_storage(settings),
         accepts=partial(documents.accepts, schema._schema),
+        max_bytes=settings.persisted_query_max_bytes,
     )
     app.state.persisted_queries = persisted_queries
     graphql_router = GraphQLEndpoint(
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     # Outermost: its line has the status every other layer settled on.
-    app.add_middleware(RequestLog)
+    app.add_middleware(RequestLog, trusted_proxies=settings.trusted_proxies)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -32,6 +32,7 @@ def test_runs_every_scenario_and_writes_the_report(
     assert databases == expected
     for result in report["results"]:
         assert set(result["metrics"]) == set(suite.TARGETS)
+        assert result["invalid"] == []
         # Every answer under load was a 200 without GraphQL errors.
         for scenario in ("me", "users"):
             for side in ("graphql", "baseline"):

@@ -108,7 +108,7 @@ def client_ip(
     address it was connected from) and the first address that is not a trusted proxy is
     the client; everything left of it was written by the client and proves nothing.
     """
-    if peer is None or not _is_trusted(peer, trusted_proxies):
+    if peer is None or not is_trusted_proxy(peer, trusted_proxies):
         return peer
     hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
     client = peer
@@ -118,7 +118,7 @@ def client_ip(
             # Not an address a trusted proxy would write: keep the last hop we can vouch for.
             return client
         client = str(parsed)
-        if not _is_trusted(client, trusted_proxies):
+        if not is_trusted_proxy(client, trusted_proxies):
             return client
     return client
 
@@ -130,7 +130,7 @@ def _parse_ip(value: str) -> IPv4Address | IPv6Address | None:
         return None
 
 
-def _is_trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
+def is_trusted_proxy(address: str, trusted_proxies: Sequence[Network]) -> bool:
     parsed = _parse_ip(address)
     return parsed is not None and any(parsed in network for network in trusted_proxies)
 

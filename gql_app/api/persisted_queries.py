@@ -7,6 +7,7 @@ junk, and what it holds is already in the document cache, parsed and validated.
 """
 
 import hashlib
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from gql_app.config import Settings
 
 if TYPE_CHECKING:
     pass
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED_VERSION = 1
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -99,9 +102,12 @@ def persisted_query_storage(settings: Settings) -> QueryStorage:
 
 
 class PersistedQueryStore:
-    def __init__(self, *, storage: QueryStorage, accepts: Callable[[str], bool]) -> None:
+    def __init__(
+        self, *, storage: QueryStorage, accepts: Callable[[str], bool], max_bytes: int
+    ) -> None:
         self.storage = storage
         self._accepts = accepts
+        self._max_bytes = max_bytes
 
     async def resolve(self, data: GraphQLRequestData) -> GraphQLRequestData:
         """The request with its document filled in from the store, or as it came."""
@@ -110,7 +116,7 @@ class PersistedQueryStore:
             return data
         sha256 = _requested_hash(persisted)
         if data.query is None:
-            query = await self.storage.get(sha256)
+            query = await self._stored(sha256)
             if query is None:
                 raise PersistedQueryError(
                     code=ErrorCode.PERSISTED_QUERY_NOT_FOUND,
@@ -124,9 +130,24 @@ class PersistedQueryStore:
                 message="provided sha does not match query",
                 status=400,
             )
-        if self._accepts(data.query):
-            await self.storage.put(sha256, data.query)
+        # Comments cost no tokens, so only the size bounds what a stranger can make us keep.
+        if len(data.query.encode()) <= self._max_bytes and self._accepts(data.query):
+            await self._keep(sha256, data.query)
         return data
+
+    async def _stored(self, sha256: str) -> str | None:
+        try:
+            return await self.storage.get(sha256)
+        except Exception:
+            # The store is a cache: without it, clients send their documents in full.
+            logger.warning("Persisted query storage unavailable", exc_info=True)
+            return None
+
+    async def _keep(self, sha256: str, query: str) -> None:
+        try:
+            await self.storage.put(sha256, query)
+        except Exception:
+            logger.warning("Persisted query storage unavailable", exc_info=True)
 
 
 def _requested_hash(persisted: object) -> str:

@@ -51,7 +51,7 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         self.add_api_route(
             "",
             _method_not_allowed,
-            methods=["PUT", "PATCH", "DELETE"],
+            methods=["HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"],
             include_in_schema=False,
         )
 
@@ -123,7 +123,14 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
             raise
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:
-        data = await super().parse_http_body(request)
+        try:
+            data = await super().parse_http_body(request)
+        except (AttributeError, RecursionError) as error:
+            # JSON that is not an object (Strawberry reads it as one), or nested past
+            # what the decoder can follow.
+            raise HTTPException(
+                400, "The body must be a JSON object with a query, variables and extensions"
+            ) from error
         # Batches are refused by the HTTP guard before they get here.
         assert isinstance(data, GraphQLRequestData)
         return await self._persisted_queries.resolve(data)

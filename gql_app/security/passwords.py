@@ -1,6 +1,7 @@
 """Password hashing: argon2id for new hashes, bcrypt still verified, all off the event loop."""
 
 import asyncio
+import logging
 import os
 import secrets
 import threading
@@ -12,6 +13,8 @@ from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
+
+logger = logging.getLogger(__name__)
 
 # Argon2id at RFC 9106's second recommended cost (64 MiB, 3 passes). Two lanes rather than
 # the RFC's four: one hash then keeps two cores busy with no lane waiting for a core, which
@@ -32,17 +35,33 @@ password_hash = PasswordHash(
     )
 )
 
+
+def _usable_cores() -> int:
+    # The cores this process may run on (a container's cpuset), not all the host's.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 # One hash already runs its lanes on threads of its own, so one hash per ARGON2_LANES
 # cores keeps every core busy; more would only wait for the same cores while holding
 # another 64 MiB each.
-HASHING_THREADS = max(1, (os.cpu_count() or 1) // ARGON2_LANES)
+HASHING_THREADS = max(1, _usable_cores() // ARGON2_LANES)
 # Hashing yields to everything else in the process: a login storm uses the cores the
 # event loop leaves idle, instead of delaying the requests that do not hash.
 HASHING_NICENESS = 10
 
 
 def _lower_priority() -> None:
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    thread_id = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, thread_id)
+        # Only ever lower the priority: raising it back is refused without privileges.
+        os.setpriority(os.PRIO_PROCESS, thread_id, max(current, HASHING_NICENESS))
+    except (AttributeError, OSError) as error:
+        # Hashing at normal priority is slower for everyone else, not broken: an
+        # initializer that raised would leave the pool unusable and every sign-in failing.
+        logger.warning("Password hashing runs at normal priority: %s", error)
 
 
 _hashing_pool = ThreadPoolExecutor(

@@ -87,6 +87,15 @@ class TestTransport:
         assert response.status_code == 405
         assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
 
+    @pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "PATCH", "DELETE"])
+    async def test_every_other_method_is_405_allowing_get_and_post(
+        self, client: AsyncClient, method: str
+    ) -> None:
+        response = await client.request(method, "/graphql", headers=GRAPHQL_RESPONSE)
+
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, POST"
+
     async def test_a_mutation_over_get_is_405_allowing_post(self, client: AsyncClient) -> None:
         response = await client.get(
             "/graphql",

@@ -26,6 +26,11 @@ from gql_app.api.media_types import GRAPHQL_RESPONSE_JSON, JSON, negotiate_respo
         ),
         pytest.param("text/html, */*;q=0.8", JSON, id="browser"),
         pytest.param("APPLICATION/JSON", JSON, id="case"),
+        pytest.param(
+            f"application/json;q=nan, {GRAPHQL_RESPONSE_JSON}", GRAPHQL_RESPONSE_JSON, id="nan"
+        ),
+        pytest.param("application/json;q=0, */*", GRAPHQL_RESPONSE_JSON, id="refused-by-name"),
+        pytest.param(f"{GRAPHQL_RESPONSE_JSON};q=0, */*", JSON, id="other-refused-by-name"),
     ],
 )
 def test_picks_what_the_client_prefers(accept: str | None, chosen: str) -> None:
@@ -34,7 +39,15 @@ def test_picks_what_the_client_prefers(accept: str | None, chosen: str) -> None:
 
 @pytest.mark.parametrize(
     "accept",
-    ["text/plain", "application/xml, text/html", "application/json;q=0", "application/json;q=x"],
+    [
+        "text/plain",
+        "application/xml, text/html",
+        "application/json;q=0",
+        "application/json;q=x",
+        "application/json;q=2",
+        "application/json;q=inf",
+        f"application/json;q=0, {GRAPHQL_RESPONSE_JSON};q=0, */*",
+    ],
 )
 def test_nothing_acceptable_gives_none(accept: str) -> None:
     assert negotiate_response_type(accept) is None

@@ -14,6 +14,7 @@ from gql_app.api.persisted_queries import MemoryQueryStorage
 from gql_app.config import Settings
 from gql_app.db import SessionFactory, get_session_factory
 from gql_app.main import create_app
+from tests.conftest import LogRecords
 
 TYPENAME = "query Typename { __typename }"
 
@@ -169,3 +170,40 @@ class TestRedisStorage:
                 await app.state.engine.dispose()
 
         assert response.json() == {"data": {"__typename": "Query"}}
+
+
+class TestLimits:
+    async def test_a_long_document_runs_but_is_not_kept(
+        self, settings: Settings, async_test_db: tuple[AsyncEngine, SessionFactory]
+    ) -> None:
+        _, session_factory = async_test_db
+        app = create_app(settings.model_copy(update={"persisted_query_max_bytes": 100}))
+        app.dependency_overrides[get_session_factory] = lambda: session_factory
+        padded = "# " + "x" * 200 + "\n" + TYPENAME
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            sent = await http.post("/graphql", json=persisted(padded, send_query=True))
+            again = await http.post("/graphql", json=persisted(padded))
+        await app.state.engine.dispose()
+
+        assert sent.json() == {"data": {"__typename": "Query"}}
+        assert codes(again.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+    async def test_without_its_store_a_full_request_still_runs(
+        self,
+        settings: Settings,
+        async_test_db: tuple[AsyncEngine, SessionFactory],
+        app_log: LogRecords,
+    ) -> None:
+        _, session_factory = async_test_db
+        # Nothing listens on port 1: every Redis command fails to connect.
+        app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+        app.dependency_overrides[get_session_factory] = lambda: session_factory
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            full = await http.post("/graphql", json=persisted(TYPENAME, send_query=True))
+            hash_only = await http.post("/graphql", json=persisted(TYPENAME))
+        await app.state.persisted_queries.storage.aclose()
+        await app.state.engine.dispose()
+
+        assert full.json() == {"data": {"__typename": "Query"}}
+        assert codes(hash_only.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+        assert any("storage unavailable" in r.getMessage() for r in app_log.records)

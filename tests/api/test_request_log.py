@@ -3,17 +3,34 @@
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from ipaddress import ip_network
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
+from gql_app.api import router
+from gql_app.config import Settings
 from gql_app.logging_config import configure_logging
+from gql_app.main import create_app
 from gql_app.models import User
 from tests.conftest import LogRecords
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD
 from tests.graphql import LOGIN, GraphQLClient
 from tests.operations import CHANGE_PASSWORD, REFRESH_TOKEN
+
+
+@asynccontextmanager
+async def behind_proxy(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """The app trusting the loopback peer the test client connects from as its proxy."""
+    trusting = settings.model_copy(update={"trusted_proxies": [ip_network("127.0.0.0/8")]})
+    app = create_app(trusting)
+    transport = ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with AsyncClient(transport=transport, base_url="http://t") as http:
+        yield http
+    await app.state.engine.dispose()
+
 
 REGISTER = "mutation Register($input: RegisterInput!) { register(input: $input) { id } }"
 
@@ -31,16 +48,24 @@ class TestRequestId:
         assert all(len(request_id) == 32 for request_id in ids)
         assert ids[0] != ids[1]
 
-    async def test_a_proxy_id_is_kept(self, client: AsyncClient) -> None:
-        response = await client.get("/healthz", headers={"x-request-id": "edge-42.a_b"})
+    async def test_a_trusted_proxy_id_is_kept(self, settings: Settings) -> None:
+        async with behind_proxy(settings) as proxied:
+            response = await proxied.get("/healthz", headers={"x-request-id": "edge-42.a_b"})
 
         assert response.headers["x-request-id"] == "edge-42.a_b"
 
+    async def test_a_client_cannot_choose_its_id(self, client: AsyncClient) -> None:
+        response = await client.get("/healthz", headers={"x-request-id": "someone-elses-id"})
+
+        assert response.headers["x-request-id"] != "someone-elses-id"
+        assert len(response.headers["x-request-id"]) == 32
+
     @pytest.mark.parametrize("given", ["line\nbreak", "x" * 65, "spaces are here", ""])
     async def test_an_id_that_could_forge_log_lines_is_replaced(
-        self, client: AsyncClient, given: str
+        self, settings: Settings, given: str
     ) -> None:
-        response = await client.get("/healthz", headers={"x-request-id": given})
+        async with behind_proxy(settings) as proxied:
+            response = await proxied.get("/healthz", headers={"x-request-id": given})
 
         assert response.headers["x-request-id"] != given
         assert len(response.headers["x-request-id"]) == 32
@@ -52,6 +77,40 @@ class TestRequestId:
 
         assert response.status_code == 415
         assert response.headers["x-request-id"]
+
+
+class TestUnexpectedFailures:
+    async def test_an_error_outside_graphql_is_a_500_with_the_request_id(
+        self, client: AsyncClient, app_log: LogRecords, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def explode(_: object) -> str:
+            raise RuntimeError("secret detail")
+
+        monkeypatch.setattr(router, "negotiate_response_type", explode)
+
+        response = await client.post("/graphql", json={"query": "{ __typename }"})
+
+        assert response.status_code == 500
+        [error] = response.json()["errors"]
+        assert error["extensions"] == {
+            "code": "INTERNAL_SERVER_ERROR",
+            "requestId": response.headers["x-request-id"],
+        }
+        assert "secret detail" not in response.text
+        assert response.headers["x-content-type-options"] == "nosniff"
+        [logged] = [r for r in app_log.records if r.levelno == logging.ERROR]
+        assert logged.exc_info is not None
+        assert request_lines(app_log)[-1].__dict__["status"] == 500
+
+    @pytest.mark.parametrize("body", ['"x"', "5", "null", "true", "[" * 100_000])
+    async def test_a_body_that_is_not_a_json_object_is_a_400(
+        self, client: AsyncClient, body: str
+    ) -> None:
+        response = await client.post(
+            "/graphql", content=body, headers={"content-type": "application/json"}
+        )
+
+        assert response.status_code == 400
 
 
 class TestRequestLine:

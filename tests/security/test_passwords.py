@@ -1,6 +1,11 @@
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from gql_app.security import passwords
 from gql_app.security.passwords import (
     VerifyResult,
     _dummy_hash,
@@ -9,6 +14,7 @@ from gql_app.security.passwords import (
     verify_against_dummy,
     verify_password,
 )
+from tests.conftest import LogRecords
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, hashed
 
 
@@ -94,3 +100,37 @@ class TestVerifyAgainstDummy:
     async def test_accepts_any_password_without_raising(self) -> None:
         for password in ("", USER_PASSWORD, "x" * 128):
             assert await verify_against_dummy(password) is None
+
+
+class TestHashingPriority:
+    def test_hashing_threads_run_below_requests(self) -> None:
+        with ThreadPoolExecutor(1, initializer=passwords._lower_priority) as pool:
+            niceness = pool.submit(_own_niceness).result()
+
+        assert niceness == passwords.HASHING_NICENESS
+
+    def test_a_lower_priority_already_set_is_kept(self) -> None:
+        def from_nice_15() -> int:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)
+            passwords._lower_priority()
+            return _own_niceness()
+
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(from_nice_15).result() == 15
+
+    def test_a_refused_priority_change_leaves_hashing_working(
+        self, monkeypatch: pytest.MonkeyPatch, app_log: LogRecords
+    ) -> None:
+        def refuse(*_: object) -> None:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(os, "setpriority", refuse)
+        with ThreadPoolExecutor(1, initializer=passwords._lower_priority) as pool:
+            stored = pool.submit(passwords.password_hash.hash, "x" * 12).result()
+
+        assert stored.startswith("$argon2id$")
+        assert ["normal priority" in record.getMessage() for record in app_log.records] == [True]
+
+
+def _own_niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

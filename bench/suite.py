@@ -180,7 +180,7 @@ async def _compare_with_baseline(
     results.details[name] = {"graphql": _summary(gql), "baseline": _summary(base)}
 
 
-async def _verify_cpu_seconds(samples: int = 5) -> float:
+async def _verify_cpu_seconds(samples: int = 15) -> float:
     """The processor time of one password verify, all its threads together.
 
     Argon2 runs its lanes on threads of their own, so a verify's wall time undercounts its
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5, help="length of one wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per ratio")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument("--login-seconds", type=float, default=10, help="login storm length")
+    parser.add_argument("--login-seconds", type=float, default=20, help="login storm length")
     parser.add_argument("--users-sqlite", type=int, default=100_000)
     parser.add_argument("--users-postgresql", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))

@@ -22,6 +22,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         reload=args.reload,
+        # The app logs each request itself, with its id and outcome, in the configured
+        # format; uvicorn's plain-text access line would only repeat it.
+        access_log=False,
     )
     return 0
 

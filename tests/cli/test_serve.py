@@ -28,6 +28,8 @@ class TestServe:
                 "port": 8000,
                 "workers": 1,
                 "reload": False,
+                # The app's own request log replaces uvicorn's access line.
+                "access_log": False,
             }
         ]
 

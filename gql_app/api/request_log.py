@@ -91,6 +91,7 @@ class RequestLog:
                 operation.get("outcome") or "-",
                 duration_ms,
                 extra={
+                    "request_id": request_id,
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,

@@ -156,7 +156,9 @@ class TestRequestLine:
 class TestFormats:
     @pytest.fixture
     def stream(self) -> Iterator[io.StringIO]:
-        handler = logging.getLogger("gql_app").handlers[0]
+        # Whichever test of this process ran first, the application's handler exists now.
+        configure_logging("INFO", log_format="text")
+        [handler] = [h for h in logging.getLogger("gql_app").handlers if h.get_name() == "gql_app"]
         assert isinstance(handler, logging.StreamHandler)
         output = io.StringIO()
         previous = handler.setStream(output)

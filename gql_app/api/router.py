@@ -119,7 +119,9 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
             if isinstance(cause, CannotGetOperationTypeError):
                 # The document is fine but holds no such operation: unprocessable for
                 # GraphQL-over-HTTP clients, the classic 400 for the others.
-                raise _OperationRefusedError(400, error.reason, or_else=422) from cause
+                raise _OperationRefusedError(
+                    400, error.reason, graphql_response_status=422
+                ) from cause
             raise
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:
@@ -131,7 +133,7 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
             raise HTTPException(
                 400, "The body must be a JSON object with a query, variables and extensions"
             ) from error
-        # Batches are refused by the HTTP guard before they get here.
+        # Strawberry refuses batches (batching is off), so this is a single request.
         assert isinstance(data, GraphQLRequestData)
         return await self._persisted_queries.resolve(data)
 
@@ -169,13 +171,13 @@ class _OperationRefusedError(Exception):
         reason: str,
         *,
         allow: tuple[HTTPMethod, ...] = (),
-        or_else: int | None = None,
+        graphql_response_status: int | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.allow = allow
-        self.graphql_response_status = or_else or status
+        self.graphql_response_status = graphql_response_status or status
 
 
 def _refusal(error: _OperationRefusedError, response_type: str) -> Response:

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=15, ge=0)
     graphql_max_tokens: int = Field(default=2000, ge=10)
     graphql_max_directives: int = Field(default=10, ge=0)
+    # Fields with every fragment spread written out, and fields merged under one result key.
+    graphql_max_fields: int = Field(default=1000, ge=1)
+    graphql_max_fields_per_key: int = Field(default=20, ge=1)
+    # Wall-clock time a document's checks may hold the event loop before it is refused.
+    graphql_check_budget_ms: int = Field(default=200, ge=1)
     # Distinct documents whose parse and validation outcome is kept (least recently used go).
     graphql_document_cache_size: int = Field(default=128, ge=1)
     # Automatic persisted queries: kept in memory per worker, or in Redis when REDIS_URL is set.

@@ -3,8 +3,11 @@
 Validation is most of what a small operation costs (it walks the document once per rule),
 and clients send the same few documents over and over. The cache holds the outcome for a
 document text, errors included, so a refused document is refused again without the work.
-The document limits (tokens, directives, depth, aliases, introspection) are part of that
-outcome, so every request is still held to them.
+The document limits (tokens, directives, fields, depth, aliases, introspection) are part of
+that outcome, so every request is still held to them. Each costs time linear in the document
+(see document_shape), and validation as a whole runs within a time budget: a document that
+takes longer is refused, and that refusal is not kept (it says more about the machine's load
+than about the document).
 """
 
 from collections.abc import Iterator, Sequence
@@ -23,14 +26,13 @@ from graphql import (
     specified_rules,
     visit,
 )
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from gql_app.api.check_budget import CheckBudgetExceededError, time_budget
+from gql_app.api.document_shape import ShapeLimits, shape_errors
+from gql_app.api.error_codes import ErrorReason
 from gql_app.config import Settings
 
 
@@ -41,6 +43,9 @@ class DocumentLimits:
     max_depth: int
     max_aliases: int
     introspection: bool
+    max_fields: int
+    max_fields_per_key: int
+    check_budget_seconds: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DocumentLimits":
@@ -50,16 +55,24 @@ class DocumentLimits:
             max_depth=settings.graphql_max_depth,
             max_aliases=settings.graphql_max_aliases,
             introspection=settings.introspection_enabled,
+            max_fields=settings.graphql_max_fields,
+            max_fields_per_key=settings.graphql_max_fields_per_key,
+            check_budget_seconds=settings.graphql_check_budget_ms / 1000,
+        )
+
+    @property
+    def shape(self) -> ShapeLimits:
+        return ShapeLimits(
+            max_fields=self.max_fields,
+            max_depth=self.max_depth,
+            max_aliases=self.max_aliases,
+            max_fields_per_key=self.max_fields_per_key,
         )
 
     def validation_rules(self) -> tuple[type[ASTValidationRule], ...]:
-        limiters = [
-            QueryDepthLimiter(max_depth=self.max_depth),
-            MaxAliasesLimiter(max_alias_count=self.max_aliases),
-        ]
-        if not self.introspection:
-            limiters.append(DisableIntrospection())
-        return (*specified_rules, *(rule for x in limiters for rule in x.validation_rules))
+        if self.introspection:
+            return tuple(specified_rules)
+        return (*specified_rules, NoSchemaIntrospectionCustomRule)
 
 
 class DocumentCache:
@@ -87,7 +100,16 @@ class DocumentCache:
         return self._parsed(query)
 
     def validate(self, schema: GraphQLSchema, query: str) -> list[GraphQLError]:
-        return list(self._validated(schema, query))
+        try:
+            return list(self._validated(schema, query))
+        except CheckBudgetExceededError:
+            budget_ms = round(self._limits.check_budget_seconds * 1000)
+            return [
+                GraphQLError(
+                    f"The document could not be checked within {budget_ms} ms",
+                    extensions={"reason": ErrorReason.CHECK_TIME_EXCEEDED},
+                )
+            ]
 
     def accepts(self, schema: GraphQLSchema, query: str) -> bool:
         """Whether the document parses and validates, within every limit."""
@@ -102,14 +124,20 @@ class DocumentCache:
     def _validate(self, schema: GraphQLSchema, query: str) -> Sequence[GraphQLError]:
         document = self.parse(query)
         assert document is not None, "only documents that parsed are validated"
-        # Counted first: validation would report each of thousands of unknown directives.
-        if count_directives(document) > self._limits.max_directives:
-            return (
-                GraphQLError(
-                    f"The document uses more than {self._limits.max_directives} directives"
-                ),
-            )
-        return tuple(validate_document(schema, document, self._rules))
+        with time_budget(self._limits.check_budget_seconds):
+            # Counted first: validation would report each of thousands of unknown directives.
+            if count_directives(document) > self._limits.max_directives:
+                return (
+                    GraphQLError(
+                        f"The document uses more than {self._limits.max_directives} directives",
+                        extensions={"reason": ErrorReason.TOO_MANY_DIRECTIVES},
+                    ),
+                )
+            # Sized before validation, whose overlap rule compares merged fields pairwise.
+            too_large = shape_errors(document, self._limits.shape)
+            if too_large:
+                return tuple(too_large)
+            return tuple(validate_document(schema, document, self._rules))
 
 
 class _DirectiveCounter(Visitor):

@@ -1,16 +1,27 @@
 """Parse and validation outcomes are kept per document text, with every limit still applied."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
 
+from gql_app.api import documents
+from gql_app.api.check_budget import CheckBudgetExceededError
 from gql_app.api.documents import DocumentCache, DocumentLimits
 from gql_app.api.schema import schema
 from gql_app.config import Settings
 from tests.graphql import GraphQLClient
 
 LIMITS = DocumentLimits(
-    max_tokens=200, max_directives=3, max_depth=5, max_aliases=2, introspection=False
+    max_tokens=200,
+    max_directives=3,
+    max_depth=5,
+    max_aliases=2,
+    introspection=False,
+    max_fields=50,
+    max_fields_per_key=5,
+    check_budget_seconds=5,
 )
 ME = "{ me { id email } }"
 
@@ -81,6 +92,38 @@ class TestValidate:
         assert ["depth" in error.message for error in errors] == [True]
 
 
+class TestCheckBudget:
+    def test_a_check_past_its_budget_is_refused_with_a_reason(self) -> None:
+        cache = DocumentCache(limits=replace(LIMITS, check_budget_seconds=1e-6), maxsize=2)
+
+        errors = cache.validate(schema._schema, ME)
+
+        assert [(error.extensions or {}).get("reason") for error in errors] == [
+            "CHECK_TIME_EXCEEDED"
+        ]
+
+    def test_a_refusal_for_time_is_not_kept(
+        self, cache: DocumentCache, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        slow_once = [True]
+
+        @contextmanager
+        def budget(seconds: float) -> Iterator[None]:
+            if slow_once.pop() if slow_once else False:
+                raise CheckBudgetExceededError
+            yield
+
+        monkeypatch.setattr(documents, "time_budget", budget)
+
+        refused = cache.validate(schema._schema, ME)
+        again = cache.validate(schema._schema, ME)
+
+        assert [(error.extensions or {}).get("reason") for error in refused] == [
+            "CHECK_TIME_EXCEEDED"
+        ]
+        assert again == []
+
+
 class TestThroughTheApi:
     async def test_the_same_mistake_is_answered_the_same_way_twice(
         self, gql: GraphQLClient
@@ -93,9 +136,19 @@ class TestThroughTheApi:
     def test_limits_come_from_the_settings(self, settings: Settings) -> None:
         limits = DocumentLimits.from_settings(settings)
 
-        assert (limits.max_tokens, limits.max_directives, limits.max_depth) == (
+        assert (
+            limits.max_tokens,
+            limits.max_directives,
+            limits.max_depth,
+            limits.max_fields,
+            limits.max_fields_per_key,
+            limits.check_budget_seconds * 1000,
+        ) == (
             settings.graphql_max_tokens,
             settings.graphql_max_directives,
             settings.graphql_max_depth,
+            settings.graphql_max_fields,
+            settings.graphql_max_fields_per_key,
+            settings.graphql_check_budget_ms,
         )
         assert limits.introspection is settings.introspection_enabled

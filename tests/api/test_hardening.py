@@ -177,6 +177,21 @@ class TestDocumentLimits:
         error = response.single_error("GRAPHQL_VALIDATION_FAILED")
         assert "depth" in error["message"]
 
+    async def test_fragments_that_fan_out_are_refused_at_once(
+        self, gql_production: GraphQLClient
+    ) -> None:
+        # The reported document: 30 spreads a level, 8 levels, about 1.4 KB and 500 tokens.
+        fragments = " ".join(
+            f"fragment {a} on Query {{{f' ...{b}' * 30}}}"
+            for a, b in zip("ABCDEFGH", "BCDEFGHI", strict=True)
+        )
+        document = f"query {{ ...A }} {fragments} fragment I on Query {{ __typename }}"
+
+        response = await gql_production(document)
+
+        error = response.single_error("GRAPHQL_VALIDATION_FAILED")
+        assert error["extensions"]["reason"] == "TOO_MANY_FIELDS"
+
     async def test_a_document_of_too_many_tokens_is_refused(
         self, gql_production: GraphQLClient
     ) -> None:

@@ -1,0 +1,49 @@
+"""A wall-clock bound on synchronous work in the main thread: checking a document.
+
+Validation is synchronous, and while it runs the event loop serves nobody. The document
+limits keep its cost small; this bound holds whatever rule turns out to be slow. A timer
+signal interrupts the work once it runs past its budget, and the caller answers with a
+typed refusal.
+
+Signals reach only the main thread, where the server's event loop runs; work done in any
+other thread runs unbounded (the document limits still bound it). The handler is installed
+once and takes SIGALRM for the process: nothing else in the application uses that timer.
+"""
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class CheckBudgetExceededError(Exception):
+    """The work ran past its budget and was stopped where it stood."""
+
+
+class _Alarm:
+    armed = False
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    # A signal that arrives after the work ended (already pending, or from elsewhere)
+    # is ignored; an armed one interrupts the work once.
+    if _Alarm.armed:
+        _Alarm.armed = False
+        raise CheckBudgetExceededError
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Raise CheckBudgetExceededError inside the block once ``seconds`` have passed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+        signal.signal(signal.SIGALRM, _on_alarm)
+    _Alarm.armed = True
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        _Alarm.armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)

@@ -20,12 +20,16 @@ class Settings(BaseSettings):
     environment: Environment = "development"
     database_url: str = "sqlite+aiosqlite:///./gql_app.db"
     # Server databases (PostgreSQL) only; SQLite is embedded and needs no pool tuning.
+    # Each wait is bounded, so a database that is down or frozen answers SERVICE_UNAVAILABLE
+    # within seconds instead of holding requests (README, "Failure behaviour").
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
-    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_pool_timeout_seconds: float = Field(default=1.0, gt=0)
     database_pool_recycle_seconds: int = Field(default=1800, gt=0)
-    database_connect_timeout_seconds: float = Field(default=10.0, gt=0)
-    database_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    database_statement_timeout_ms: int = Field(default=2000, ge=0)
+    # On the client: a statement the server never answers (a frozen or cut-off host).
+    database_command_timeout_seconds: float = Field(default=3.0, gt=0)
     secret_key: SecretStr | None = None
     # Where development keeps its generated secret, so tokens survive restarts.
     secret_key_file: Path = Path(".gql_app_secret")
@@ -61,6 +65,8 @@ class Settings(BaseSettings):
     # Unset: counters live in the process (one worker). Set (redis://host:6379/0) to share
     # them between workers and keep them across restarts.
     redis_url: str | None = None
+    redis_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
     rate_limit_key_prefix: str = "gql-app"
     login_attempts_per_account: str = "10/15minutes;100/hour"
     login_attempts_per_ip: str = "60/minute;600/hour"
@@ -96,6 +102,11 @@ class Settings(BaseSettings):
     # Longer documents still run; they are just sent in full every time.
     persisted_query_max_bytes: int = Field(default=16_384, ge=1)
     max_body_bytes: int = Field(default=100_000, ge=1024)
+    # A request still running after this is answered SERVICE_UNAVAILABLE (REQUEST_TIMEOUT).
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Password checks waiting for a hashing thread, per process; beyond, sign-ins are
+    # answered SERVICE_UNAVAILABLE at once instead of waiting for seconds.
+    password_hashing_queue_size: int = Field(default=32, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     migrate_on_start: bool = True
     log_level: str = "INFO"

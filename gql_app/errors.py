@@ -1,6 +1,7 @@
 """Domain errors raised by services; the API layer maps each to a GraphQL error code."""
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 class DomainError(Exception):
@@ -62,3 +63,28 @@ class RateLimitedError(DomainError):
         # Whole seconds until an attempt can succeed again; never less than one.
         self.retry_after = max(1, retry_after)
         super().__init__(message)
+
+
+class Unavailable(StrEnum):
+    """What the service is missing right now."""
+
+    DATABASE = "database"
+    RATE_LIMITER = "rate limiter"
+    PASSWORD_HASHING = "password hashing"  # noqa: S105 - a name, not a secret
+
+
+_UNAVAILABLE_MESSAGES = {
+    Unavailable.DATABASE: "The service cannot reach its database; try again shortly",
+    Unavailable.RATE_LIMITER: "The service cannot check its rate limits; try again shortly",
+    Unavailable.PASSWORD_HASHING: "Too many sign-ins are being checked; try again shortly",
+}
+
+
+class ServiceUnavailableError(DomainError):
+    """A dependency is down or saturated: the request did nothing and may be retried."""
+
+    def __init__(self, missing: Unavailable, *, retry_after: int) -> None:
+        self.missing = missing
+        # Whole seconds a client should wait before retrying; never less than one.
+        self.retry_after = max(1, retry_after)
+        super().__init__(_UNAVAILABLE_MESSAGES[missing])

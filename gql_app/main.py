@@ -6,22 +6,34 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app.api import graphiql
 from gql_app.api.context import get_context
 from gql_app.api.documents import DocumentCache
+from gql_app.api.health import add_health_routes
 from gql_app.api.http import RequestGuard, SecurityHeaders
-from gql_app.api.persisted_queries import PersistedQueryStore, persisted_query_storage
+from gql_app.api.persisted_queries import (
+    PersistedQueryStore,
+    RedisQueryStorage,
+    persisted_query_storage,
+)
 from gql_app.api.request_log import RequestLog
 from gql_app.api.router import GraphQLEndpoint
 from gql_app.api.schema import build_schema
+from gql_app.availability import Availability
 from gql_app.config import Settings, get_settings
-from gql_app.db import create_engine_for, create_session_factory, database_answers
+from gql_app.db import (
+    create_engine_for,
+    create_migration_engine,
+    create_session_factory,
+    watch_availability,
+)
 from gql_app.email.backends import backend_from_settings
 from gql_app.email.service import EmailService
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
+from gql_app.security.passwords import configure_hashing_queue
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import users as users_service
 
@@ -31,12 +43,15 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, log_format=settings.resolved_log_format)
+    configure_hashing_queue(queue_size=settings.password_hashing_queue_size)
+    availability = Availability()
     engine = create_engine_for(settings)
+    watch_availability(engine, availability)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
-            await upgrade_to_head(engine)
+            await _migrate(settings, engine)
         await _ensure_first_superuser(app, settings)
         _freeze_startup_objects()
         yield
@@ -52,9 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.availability = availability
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
-    app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.state.rate_limiter = RateLimiter.from_settings(settings, availability=availability)
     app.state.email_service = EmailService(
         backend=backend_from_settings(settings), settings=settings
     )
@@ -63,10 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     documents = DocumentCache.from_settings(settings)
     schema = build_schema(settings, documents=documents)
+    storage = persisted_query_storage(settings)
     persisted_queries = PersistedQueryStore(
-        storage=persisted_query_storage(settings),
+        storage=storage,
         accepts=partial(documents.accepts, schema._schema),
         max_bytes=settings.persisted_query_max_bytes,
+        availability=availability,
     )
     app.state.persisted_queries = persisted_queries
     graphql_router = GraphQLEndpoint(
@@ -75,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=settings.get_queries_enabled,
         persisted_queries=persisted_queries,
+        request_timeout_seconds=settings.request_timeout_seconds,
     )
     app.include_router(graphql_router, prefix="/graphql")
     if settings.graphiql_enabled:
@@ -95,17 +114,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: its line has the status every other layer settled on.
     app.add_middleware(RequestLog, trusted_proxies=settings.trusted_proxies)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        if await database_answers(app.state.engine):
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-
+    add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
     return app
+
+
+async def _migrate(settings: Settings, engine: AsyncEngine) -> None:
+    if engine.dialect.name != "postgresql":
+        # An embedded database sets no timeouts, and an in-memory one exists only here.
+        await upgrade_to_head(engine)
+        return
+    migration_engine = create_migration_engine(settings)
+    try:
+        await upgrade_to_head(migration_engine)
+    finally:
+        await migration_engine.dispose()
 
 
 def _freeze_startup_objects() -> None:

@@ -52,4 +52,7 @@ async def create_user(
     session.add(user)
     await session.commit()
     await session.refresh(user)
+    # The refresh began a transaction; a test that then waits must not leave it idle (the
+    # database ends sessions idle in a transaction after a few seconds).
+    await session.commit()
     return user

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.background import BackgroundTasks
 
 from gql_app.api.jobs import BackgroundJobs
+from gql_app.availability import Availability
 from gql_app.config import Settings
 from gql_app.db import SessionFactory
 from gql_app.email.backends import MemoryBackend
@@ -71,7 +72,11 @@ def jobs(
     email_service: EmailService,
 ) -> BackgroundJobs:
     return BackgroundJobs(
-        tasks=tasks, session_factory=session_factory, settings=settings, email=email_service
+        tasks=tasks,
+        session_factory=session_factory,
+        settings=settings,
+        email=email_service,
+        availability=Availability(),
     )
 
 
@@ -203,6 +208,7 @@ class TestFailures:
             session_factory=session_factory,
             settings=settings,
             email=EmailService(backend=backend, settings=settings),
+            availability=Availability(),
         )
 
         jobs.schedule(accounts_service.deliver_password_reset, email=user.email)

@@ -8,12 +8,22 @@ typed refusal.
 Signals reach only the main thread, where the server's event loop runs; work done in any
 other thread runs unbounded (the document limits still bound it). The handler is installed
 once and takes SIGALRM for the process: nothing else in the application uses that timer.
+
+Python runs a signal handler in whatever Python code the main thread is executing, which may
+be a garbage collector's or a weak reference's callback, where an exception is printed and
+dropped. So the handler only raises inside the checking code itself; anywhere else it tries
+again a moment later.
 """
 
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
+
+# Modules whose code runs only inside a check, where raising unwinds the check.
+CHECKING_MODULES = ("graphql.", "strawberry.", "gql_app.api.document")
+_RETRY_SECONDS = 0.001
 
 
 class CheckBudgetExceededError(Exception):
@@ -22,24 +32,36 @@ class CheckBudgetExceededError(Exception):
 
 class _Alarm:
     armed = False
+    interruptible: tuple[str, ...] = ()
 
 
-def _on_alarm(signum: int, frame: object) -> None:
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
     # A signal that arrives after the work ended (already pending, or from elsewhere)
     # is ignored; an armed one interrupts the work once.
-    if _Alarm.armed:
-        _Alarm.armed = False
-        raise CheckBudgetExceededError
+    if not _Alarm.armed:
+        return
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    if not module.startswith(_Alarm.interruptible):
+        signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
+        return
+    _Alarm.armed = False
+    raise CheckBudgetExceededError
 
 
 @contextmanager
-def time_budget(seconds: float) -> Iterator[None]:
-    """Raise CheckBudgetExceededError inside the block once ``seconds`` have passed."""
+def time_budget(
+    seconds: float, *, interruptible: tuple[str, ...] = CHECKING_MODULES
+) -> Iterator[None]:
+    """Raise CheckBudgetExceededError inside the block once ``seconds`` have passed.
+
+    It is raised in code of the ``interruptible`` modules (names or prefixes) only.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     if signal.getsignal(signal.SIGALRM) is not _on_alarm:
         signal.signal(signal.SIGALRM, _on_alarm)
+    _Alarm.interruptible = interruptible
     _Alarm.armed = True
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
 from gql_app.api.jobs import BackgroundJobs
+from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS, Availability, Dependency
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, get_session, get_session_factory
+from gql_app.db import SessionFactory, database_unreachable, get_session, get_session_factory
 from gql_app.email.service import EmailService
-from gql_app.errors import AuthenticationError
+from gql_app.errors import AuthenticationError, ServiceUnavailableError, Unavailable
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo
@@ -34,11 +35,13 @@ class Context(BaseContext):
         settings: Settings,
         email: EmailService,
         rate_limiter: RateLimiter,
+        availability: Availability,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.email = email
         self.rate_limiter = rate_limiter
+        self.availability = availability
         self._session = session
         self._session_factory = session_factory
         # Query fields resolve concurrently, but one AsyncSession serves one task at a time.
@@ -47,13 +50,27 @@ class Context(BaseContext):
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
+        """The request's session, for one field at a time; the edge where outages are typed."""
         async with self._session_lock:
             try:
                 yield self._session
-            except BaseException:
+            except BaseException as error:
                 # A field that failed must not leave half its writes for the next field's
                 # commit (several mutations in one document share this session).
-                await self._session.rollback()
+                await self._discard_writes()
+                if isinstance(error, Exception) and database_unreachable(error):
+                    self.availability.failed(Dependency.DATABASE, error)
+                    raise ServiceUnavailableError(
+                        Unavailable.DATABASE, retry_after=OUTAGE_RETRY_AFTER_SECONDS
+                    ) from error
+                raise
+
+    async def _discard_writes(self) -> None:
+        try:
+            await self._session.rollback()
+        except Exception as error:
+            # A connection that is gone took its transaction with it: nothing to undo.
+            if not database_unreachable(error):
                 raise
 
     @property
@@ -85,6 +102,7 @@ class Context(BaseContext):
             session_factory=self._session_factory,
             settings=self.settings,
             email=self.email,
+            availability=self.availability,
         )
 
     def client_info(self) -> ClientInfo:
@@ -147,6 +165,7 @@ async def get_context(
         settings=state.settings,
         email=state.email_service,
         rate_limiter=state.rate_limiter,
+        availability=state.availability,
     )
 
 

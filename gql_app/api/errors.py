@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_camel_case
 
-from gql_app.api.error_codes import ErrorCode
+from gql_app.api.error_codes import ErrorCode, ErrorReason
 from gql_app.errors import (
     AuthenticationError,
     ConflictError,
@@ -21,6 +21,8 @@ from gql_app.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    ServiceUnavailableError,
+    Unavailable,
 )
 from gql_app.logging_config import current_request_id
 
@@ -39,6 +41,13 @@ _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
     InputValidationError: ErrorCode.BAD_USER_INPUT,
     EmailDeliveryError: ErrorCode.EMAIL_DELIVERY_FAILED,
     RateLimitedError: ErrorCode.RATE_LIMITED,
+    ServiceUnavailableError: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+UNAVAILABLE_REASONS: dict[Unavailable, ErrorReason] = {
+    Unavailable.DATABASE: ErrorReason.DATABASE_UNAVAILABLE,
+    Unavailable.RATE_LIMITER: ErrorReason.RATE_LIMITER_UNAVAILABLE,
+    Unavailable.PASSWORD_HASHING: ErrorReason.PASSWORD_HASHING_BUSY,
 }
 
 
@@ -123,6 +132,9 @@ class ErrorMapping(SchemaExtension):
                 for problem in original.fields
             ]
         if isinstance(original, RateLimitedError):
+            extensions["retryAfter"] = original.retry_after
+        if isinstance(original, ServiceUnavailableError):
+            extensions["reason"] = UNAVAILABLE_REASONS[original.missing]
             extensions["retryAfter"] = original.retry_after
         return _rebuilt(error, message=original.message, extensions=extensions)
 

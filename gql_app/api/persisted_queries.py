@@ -12,15 +12,14 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from strawberry.http import GraphQLRequestData
 
 from gql_app.api.error_codes import ErrorCode
+from gql_app.availability import Availability, Dependency
 from gql_app.config import Settings
-
-if TYPE_CHECKING:
-    pass
+from gql_app.security.rate_limit import redis_connection_pool
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +41,8 @@ class QueryStorage(Protocol):
     async def get(self, sha256: str) -> str | None: ...
 
     async def put(self, sha256: str, query: str) -> None: ...
+
+    async def ping(self, *, availability: Availability) -> bool: ...
 
     async def aclose(self) -> None: ...
 
@@ -65,6 +66,9 @@ class MemoryQueryStorage:
         while len(self._queries) > self._maxsize:
             self._queries.popitem(last=False)
 
+    async def ping(self, *, availability: Availability) -> bool:
+        return True
+
     async def aclose(self) -> None:
         return None
 
@@ -72,20 +76,28 @@ class MemoryQueryStorage:
 class RedisQueryStorage:
     """Documents shared by every worker, each kept for a while after its last use."""
 
-    def __init__(self, *, url: str, key_prefix: str, ttl_seconds: int) -> None:
-        # Imported here: the Redis client costs each worker memory for nothing without Redis.
-        import coredis  # noqa: PLC0415
+    def __init__(self, *, settings: Settings) -> None:
+        import coredis  # noqa: PLC0415 - the pool's module is loaded already; this is cheap
 
-        self._pool = coredis.ConnectionPool.from_url(url, decode_responses=True)
+        self._pool = redis_connection_pool(settings, decode_responses=True)
         self._redis = coredis.Redis(connection_pool=self._pool, decode_responses=True)
-        self._prefix = f"{key_prefix}:apq:"
-        self._ttl = ttl_seconds
+        self._prefix = f"{settings.rate_limit_key_prefix}:apq:"
+        self._ttl = settings.persisted_queries_ttl_seconds
 
     async def get(self, sha256: str) -> str | None:
         return await self._redis.getex(self._prefix + sha256, ex=self._ttl)
 
     async def put(self, sha256: str, query: str) -> None:
         await self._redis.set(self._prefix + sha256, query, ex=self._ttl)
+
+    async def ping(self, *, availability: Availability) -> bool:
+        try:
+            await self._redis.ping()
+        except Exception as error:
+            availability.failed(Dependency.REDIS, error)
+            return False
+        availability.answered(Dependency.REDIS)
+        return True
 
     async def aclose(self) -> None:
         self._pool.disconnect()
@@ -94,20 +106,22 @@ class RedisQueryStorage:
 def persisted_query_storage(settings: Settings) -> QueryStorage:
     if settings.redis_url is None:
         return MemoryQueryStorage(maxsize=settings.persisted_queries_cache_size)
-    return RedisQueryStorage(
-        url=settings.redis_url,
-        key_prefix=settings.rate_limit_key_prefix,
-        ttl_seconds=settings.persisted_queries_ttl_seconds,
-    )
+    return RedisQueryStorage(settings=settings)
 
 
 class PersistedQueryStore:
     def __init__(
-        self, *, storage: QueryStorage, accepts: Callable[[str], bool], max_bytes: int
+        self,
+        *,
+        storage: QueryStorage,
+        accepts: Callable[[str], bool],
+        max_bytes: int,
+        availability: Availability | None = None,
     ) -> None:
         self.storage = storage
         self._accepts = accepts
         self._max_bytes = max_bytes
+        self._availability = availability or Availability()
 
     async def resolve(self, data: GraphQLRequestData) -> GraphQLRequestData:
         """The request with its document filled in from the store, or as it came."""
@@ -137,21 +151,35 @@ class PersistedQueryStore:
 
     async def _stored(self, sha256: str) -> str | None:
         try:
-            return await self.storage.get(sha256)
-        except Exception:
+            query = await self.storage.get(sha256)
+        except Exception as error:
             # The store is a cache: without it, clients send their documents in full.
-            logger.warning("Persisted query storage unavailable", exc_info=True)
+            self._storage_failed(error)
             return None
+        self._storage_answered()
+        return query
 
     async def _keep(self, sha256: str, query: str) -> None:
         try:
             await self.storage.put(sha256, query)
-        except Exception:
-            logger.warning("Persisted query storage unavailable", exc_info=True)
+        except Exception as error:
+            self._storage_failed(error)
+            return
+        self._storage_answered()
+
+    def _storage_failed(self, error: Exception) -> None:
+        if isinstance(self.storage, RedisQueryStorage):
+            self._availability.failed(Dependency.REDIS, error)
+        else:
+            logger.warning("Persisted query storage failed", exc_info=True)
+
+    def _storage_answered(self) -> None:
+        if isinstance(self.storage, RedisQueryStorage):
+            self._availability.answered(Dependency.REDIS)
 
 
 def _requested_hash(persisted: object) -> str:
-    if not isinstance(persisted, dict) or persisted.get("version") != SUPPORTED_VERSION:
+    if not isinstance(persisted, dict) or not _is_supported_version(persisted.get("version")):
         raise PersistedQueryError(
             code=ErrorCode.PERSISTED_QUERY_INVALID,
             message=f"Only persisted query version {SUPPORTED_VERSION} is supported",
@@ -165,3 +193,8 @@ def _requested_hash(persisted: object) -> str:
             status=400,
         )
     return sha256
+
+
+def _is_supported_version(version: object) -> bool:
+    # JSON's true is Python's True, which equals 1: only the number 1 is version 1.
+    return type(version) is int and version == SUPPORTED_VERSION

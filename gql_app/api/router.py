@@ -7,6 +7,7 @@ anything that executed answers 200. Plain ``application/json`` clients keep the 
 behaviour: 200 with ``errors``.
 """
 
+import asyncio
 from contextvars import ContextVar
 from typing import Any
 
@@ -21,13 +22,14 @@ from strawberry.types.unset import UNSET
 
 from gql_app.api import graphiql
 from gql_app.api.context import Context
-from gql_app.api.error_codes import ErrorCode
+from gql_app.api.error_codes import ErrorCode, ErrorReason
 from gql_app.api.media_types import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
     negotiate_response_type,
 )
 from gql_app.api.persisted_queries import PersistedQueryError, PersistedQueryStore
+from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS
 
 # The media type chosen for the request being handled; set and read in the same task.
 _response_type: ContextVar[str] = ContextVar("graphql_response_type", default=JSON)
@@ -42,10 +44,16 @@ _REQUEST_ERROR_STATUS: dict[str, int] = {
 
 class GraphQLEndpoint(GraphQLRouter[Context, None]):
     def __init__(
-        self, schema: Any, *, persisted_queries: PersistedQueryStore, **kwargs: Any
+        self,
+        schema: Any,
+        *,
+        persisted_queries: PersistedQueryStore,
+        request_timeout_seconds: float,
+        **kwargs: Any,
     ) -> None:
         super().__init__(schema, **kwargs)
         self._persisted_queries = persisted_queries
+        self._request_timeout = request_timeout_seconds
         # Without this, the router's first route for the path answers other methods with
         # its own Allow (GET only), as if POST were not served either.
         self.add_api_route(
@@ -93,8 +101,16 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         self, request: Request, context: Context, root_value: None
     ) -> Response:
         response_type = _response_type.get()
+        deadline = asyncio.timeout(self._request_timeout)
         try:
-            return await super().run(request, context=context, root_value=root_value)
+            async with deadline:
+                return await super().run(request, context=context, root_value=root_value)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # Reading the body, checking the document and running it took too long: what
+            # it changed was rolled back with its session, unless it had committed.
+            return _timed_out(self._request_timeout, response_type)
         except PersistedQueryError as error:
             body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
             status = error.status if response_type == GRAPHQL_RESPONSE_JSON else 200
@@ -144,6 +160,7 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
     ) -> Response:
         response_type = _response_type.get()
         status = sub_response.status_code or 200
+        headers: dict[str, str] = {}
         if response_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict):
             request_error_status = _request_error_status(response_data)
             if request_error_status is not None:
@@ -151,8 +168,15 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
                 response_data = response_data.copy()
                 response_data.pop("data", None)
                 status = request_error_status
+            retry_after = _unavailable_retry_after(response_data)
+            if retry_after is not None:
+                status = 503
+                headers["retry-after"] = str(retry_after)
         response = Response(
-            self.encode_json(response_data), media_type=response_type, status_code=status
+            self.encode_json(response_data),
+            media_type=response_type,
+            status_code=status,
+            headers=headers,
         )
         response.headers.raw.extend(sub_response.headers.raw)
         return response
@@ -199,6 +223,37 @@ def _plain_error(
             headers=headers,
         )
     return Response(message, status_code=status, media_type="text/plain", headers=headers)
+
+
+def _timed_out(seconds: float, response_type: str) -> Response:
+    error = {
+        "message": f"The request did not complete within {seconds:g} s; try again shortly",
+        "extensions": {
+            "code": ErrorCode.SERVICE_UNAVAILABLE,
+            "reason": ErrorReason.REQUEST_TIMEOUT,
+            "retryAfter": OUTAGE_RETRY_AFTER_SECONDS,
+        },
+    }
+    if response_type == GRAPHQL_RESPONSE_JSON:
+        return JSONResponse(
+            {"errors": [error]},
+            status_code=503,
+            media_type=response_type,
+            headers={"retry-after": str(OUTAGE_RETRY_AFTER_SECONDS)},
+        )
+    return JSONResponse({"data": None, "errors": [error]}, media_type=response_type)
+
+
+def _unavailable_retry_after(response: GraphQLHTTPResponse) -> int | None:
+    """When every error says the service is unavailable: how long to wait, else None."""
+    errors = response.get("errors") or []
+    waits = []
+    for error in errors:
+        extensions = (error.get("extensions") or {}) if isinstance(error, dict) else {}
+        if extensions.get("code") != ErrorCode.SERVICE_UNAVAILABLE:
+            return None
+        waits.append(int(extensions.get("retryAfter", 1)))
+    return max(waits, default=None)
 
 
 def _request_error_status(response: GraphQLHTTPResponse) -> int | None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app.cli.errors import USAGE, CliError, one_line
 from gql_app.config import Settings
-from gql_app.db import create_engine_for
+from gql_app.db import create_migration_engine
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ async def _disposing(engine: AsyncEngine, work: Callable[[AsyncEngine], Awaitabl
 def run_on_database(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     url = checked_database_url(settings)
     try:
-        return asyncio.run(_disposing(create_engine_for(settings), work))
+        return asyncio.run(_disposing(create_migration_engine(settings), work))
     except OSError as error:  # refused, unknown host, timed out
         raise CliError(f"cannot reach the database at {redacted(url)}: {one_line(error)}") from None
     except DBAPIError as error:

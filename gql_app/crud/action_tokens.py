@@ -45,10 +45,15 @@ async def spend(*, session: AsyncSession, action_token: ActionToken, now: dateti
 
 
 async def use_all_for_user(
-    *, session: AsyncSession, user_id: uuid.UUID, purpose: ActionTokenPurpose, now: datetime
+    *,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    purpose: ActionTokenPurpose,
+    now: datetime,
+    keep_id: uuid.UUID | None = None,
 ) -> None:
-    """Spend every outstanding token of this purpose: only the newest action may count."""
-    await session.execute(
+    """Spend every outstanding token of this purpose (but ``keep_id``): only the newest counts."""
+    statement = (
         update(ActionToken)
         .where(
             ActionToken.user_id == user_id,
@@ -58,3 +63,6 @@ async def use_all_for_user(
         .values(used_at=now)
         .execution_options(synchronize_session="fetch")
     )
+    if keep_id is not None:
+        statement = statement.where(ActionToken.id != keep_id)
+    await session.execute(statement)

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.models import AuthSession, RefreshToken, User
@@ -29,9 +29,21 @@ async def get_with_session_and_user(
     return row[0], row[1], row[2]
 
 
-async def mark_rotated(
-    *, session: AsyncSession, refresh_token: RefreshToken, now: datetime
-) -> None:
-    if refresh_token.rotated_at is None:
-        refresh_token.rotated_at = now
-        await session.flush()
+async def get_by_hash(*, session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    query = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def retire(*, session: AsyncSession, refresh_token: RefreshToken, now: datetime) -> bool:
+    """Mark the token rotated unless another request did; True only for the one that did.
+
+    PostgreSQL makes concurrent retirements of one token wait for the first to commit, and
+    then find it retired.
+    """
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == refresh_token.id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
+from sqlalchemy import update as update_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.models import User
@@ -39,6 +40,17 @@ async def get_by_id(*, session: AsyncSession, user_id: uuid.UUID) -> User | None
     return await session.get(User, user_id)
 
 
+async def get_for_update(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user as stored now, locked until commit where the engine supports it."""
+    query = (
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def get_by_email(*, session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(User.email == email))
     return result.scalar_one_or_none()
@@ -54,6 +66,23 @@ async def create(*, session: AsyncSession, data: NewUser) -> User:
 async def set_password_hash(*, session: AsyncSession, user: User, password_hash: str) -> None:
     user.password_hash = password_hash
     await session.flush()
+
+
+async def replace_password_hash(
+    *, session: AsyncSession, user: User, expected: str, password_hash: str
+) -> bool:
+    """Set the hash only if it is still ``expected``; True when it was.
+
+    Of concurrent changes from the same password, the first to write wins; the others find
+    the hash changed (PostgreSQL makes them wait for the first to commit, then look again).
+    """
+    result = await session.execute(
+        update_statement(User)
+        .where(User.id == user.id, User.password_hash == expected)
+        .values(password_hash=password_hash)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def update(*, session: AsyncSession, user: User, values: Mapping[str, Any]) -> User:

@@ -1,20 +1,31 @@
-"""Password hashing: argon2id for new hashes, bcrypt still verified, all off the event loop."""
+"""Password hashing: argon2id for new hashes, bcrypt still verified, all off the event loop.
+
+Hashing runs on a few threads of its own, behind a bounded queue: when more checks wait than
+the queue holds, a new one is refused at once (SERVICE_UNAVAILABLE) instead of waiting for
+seconds behind the others. Callers hold no database connection while they wait.
+"""
 
 import asyncio
 import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
+from gql_app.errors import ServiceUnavailableError, Unavailable
+
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Argon2id at RFC 9106's second recommended cost (64 MiB, 3 passes). Two lanes rather than
 # the RFC's four: one hash then keeps two cores busy with no lane waiting for a core, which
@@ -64,11 +75,56 @@ def _lower_priority() -> None:
         logger.warning("Password hashing runs at normal priority: %s", error)
 
 
-_hashing_pool = ThreadPoolExecutor(
-    max_workers=HASHING_THREADS,
-    thread_name_prefix="password-hashing",
-    initializer=_lower_priority,
-)
+# A refused check may be retried as soon as one hash has run through.
+BUSY_RETRY_AFTER_SECONDS = 1
+DEFAULT_QUEUE_SIZE = 32
+
+
+class HashingQueue:
+    """The hashing threads, and how many checks may wait for them.
+
+    Counted from submission until the thread is done with it, so a request that gave up
+    waiting (its deadline passed) still counts while its hash occupies a thread.
+    """
+
+    def __init__(self, *, threads: int, queue_size: int) -> None:
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="password-hashing",
+            initializer=_lower_priority,
+        )
+        self._threads = threads
+        self.queue_size = queue_size
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    async def run(self, work: Callable[..., T], /, *args: object) -> T:
+        with self._lock:
+            if self._pending >= self._threads + self.queue_size:
+                raise ServiceUnavailableError(
+                    Unavailable.PASSWORD_HASHING, retry_after=BUSY_RETRY_AFTER_SECONDS
+                )
+            self._pending += 1
+        try:
+            future = self._pool.submit(work, *args)
+        except BaseException:
+            self._done()
+            raise
+        future.add_done_callback(self._done)
+        return await asyncio.wrap_future(future)
+
+    def _done(self, _: object = None) -> None:
+        with self._lock:
+            self._pending -= 1
+
+
+# One queue per process: the threads are the process's, and so is the bound on waiting.
+hashing = HashingQueue(threads=HASHING_THREADS, queue_size=DEFAULT_QUEUE_SIZE)
+
+
+def configure_hashing_queue(*, queue_size: int) -> None:
+    """Set how many checks may wait (PASSWORD_HASHING_QUEUE_SIZE), for the whole process."""
+    hashing.queue_size = queue_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +151,18 @@ def _dummy_hash() -> str:
 
 
 async def hash_password(password: str) -> str:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_hashing_pool, password_hash.hash, password)
+    return await hashing.run(password_hash.hash, password)
 
 
 async def verify_password(password: str, hashed: str) -> VerifyResult:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_hashing_pool, _verify_and_update, password, hashed)
+    return await hashing.run(_verify_and_update, password, hashed)
 
 
 async def verify_against_dummy(password: str) -> None:
     """Spend the same work as a real verification when there is no account to check."""
-    loop = asyncio.get_running_loop()
-    dummy = await loop.run_in_executor(_hashing_pool, _dummy_hash)
-    await verify_password(password, dummy)
+    await hashing.run(_verify_against_dummy, password)
+
+
+def _verify_against_dummy(password: str) -> None:
+    # In the hashing thread: the first call also makes the dummy hash, off the event loop.
+    _verify_and_update(password, _dummy_hash())

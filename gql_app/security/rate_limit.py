@@ -6,23 +6,28 @@ strategy keeps one timestamp per counted attempt, so a limit decays smoothly: an
 stops counting exactly one window after it was made, with no burst at a window boundary.
 
 Counters live in the process (``async+memory://``, one per application) or, with
-``REDIS_URL``, in Redis, shared by every worker. A storage failure is not swallowed: the
-operation fails (and is logged as an internal error) rather than go unlimited.
+``REDIS_URL``, in Redis, shared by every worker. A Redis that cannot be reached, or does not
+answer within its timeouts, fails the operation closed with SERVICE_UNAVAILABLE: were it to
+run unlimited, overloading Redis would switch throttling off.
 """
 
 import asyncio
 import hashlib
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
+from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS, Availability, Dependency
 from gql_app.config import Settings
-from gql_app.errors import RateLimitedError
+from gql_app.errors import RateLimitedError, ServiceUnavailableError, Unavailable
 
 if TYPE_CHECKING:
     import coredis
@@ -73,6 +78,24 @@ class Limits:
         )
 
 
+def redis_connection_pool(
+    settings: Settings, *, decode_responses: bool = False
+) -> "coredis.ConnectionPool":
+    """A pool whose every connect and command is bounded by the Redis timeouts."""
+    assert settings.redis_url is not None, "only with REDIS_URL"
+    # Imported here: the Redis client costs each worker about 12 MB, for nothing when
+    # counters and persisted queries are kept in memory.
+    import coredis  # noqa: PLC0415
+
+    # The pool is ours, so that closing the application closes its connections.
+    return coredis.ConnectionPool.from_url(
+        settings.redis_url,
+        decode_responses=decode_responses,
+        connect_timeout=settings.redis_connect_timeout_seconds,
+        stream_timeout=settings.redis_timeout_seconds,
+    )
+
+
 def email_key(email: str) -> str:
     """A counter key for a normalised email that does not store the address itself."""
     return hashlib.sha256(email.encode()).hexdigest()[:32]
@@ -91,62 +114,97 @@ class RateLimiter:
         limits: Limits,
         storage: Storage | None,
         key_prefix: str,
+        availability: Availability,
         pool: "coredis.ConnectionPool | None" = None,
+        timeout_seconds: float | None = None,
     ) -> None:
         self.limits = limits
         self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage) if storage is not None else None
         self._prefix = key_prefix
+        self._availability = availability
         self._pool = pool
+        self._timeout = timeout_seconds
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "RateLimiter":
+    def from_settings(
+        cls, settings: Settings, *, availability: Availability | None = None
+    ) -> "RateLimiter":
         limits = Limits.from_settings(settings)
         prefix = settings.rate_limit_key_prefix
+        availability = availability or Availability()
         if not settings.rate_limit_enabled:
-            return cls(limits=limits, storage=None, key_prefix=prefix)
+            return cls(limits=limits, storage=None, key_prefix=prefix, availability=availability)
         if settings.redis_url is None:
-            return cls(limits=limits, storage=MemoryStorage(), key_prefix=prefix)
-        # Imported here: the Redis client costs each worker about 12 MB, for nothing
-        # when counters are kept in memory.
-        import coredis  # noqa: PLC0415
-
-        # The pool is ours, so that closing the application closes its connections.
-        pool = coredis.ConnectionPool.from_url(settings.redis_url)
+            return cls(
+                limits=limits, storage=MemoryStorage(), key_prefix=prefix, availability=availability
+            )
+        pool = redis_connection_pool(settings)
         storage = RedisStorage(
             f"async+{settings.redis_url}",
             connection_pool=pool,  # type: ignore[arg-type]  # documented; typed too narrowly
+            wrap_exceptions=True,
         )
-        return cls(limits=limits, storage=storage, key_prefix=prefix, pool=pool)
+        return cls(
+            limits=limits,
+            storage=storage,
+            key_prefix=prefix,
+            availability=availability,
+            pool=pool,
+            # Several commands make one check: the client's timeouts bound each, this the sum.
+            timeout_seconds=settings.redis_connect_timeout_seconds
+            + 2 * settings.redis_timeout_seconds,
+        )
 
     @property
     def enabled(self) -> bool:
         return self._strategy is not None
 
     async def hit(self, limit: Limit, key: str) -> None:
-        """Count an attempt, or raise RateLimitedError (not counting it) when over the limit."""
+        """Count an attempt, or raise RateLimitedError (not counting it) when over the limit.
+
+        ServiceUnavailableError when the counters cannot be reached.
+        """
         if self._strategy is None:
             return
-        await self.check(limit, key)
-        refused = [
-            window
-            for window in limit.windows
-            if not await self._strategy.hit(window, *self._identifiers(limit, key))
-        ]
-        if refused:  # a concurrent attempt took the last place
-            raise RateLimitedError(await self._retry_after(limit, key, refused))
+        async with self._storage_call():
+            await self._check(self._strategy, limit, key)
+            refused = [
+                window
+                for window in limit.windows
+                if not await self._strategy.hit(window, *self._identifiers(limit, key))
+            ]
+            if refused:  # a concurrent attempt took the last place
+                raise RateLimitedError(await self._retry_after(limit, key, refused))
 
     async def check(self, limit: Limit, key: str) -> None:
         """Raise RateLimitedError when one more attempt would exceed the limit; count nothing."""
         if self._strategy is None:
             return
+        async with self._storage_call():
+            await self._check(self._strategy, limit, key)
+
+    async def _check(self, strategy: MovingWindowRateLimiter, limit: Limit, key: str) -> None:
         refused = [
             window
             for window in limit.windows
-            if not await self._strategy.test(window, *self._identifiers(limit, key))
+            if not await strategy.test(window, *self._identifiers(limit, key))
         ]
         if refused:
             raise RateLimitedError(await self._retry_after(limit, key, refused))
+
+    @asynccontextmanager
+    async def _storage_call(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                yield
+        except (StorageError, OSError) as error:  # OSError: asyncio's TimeoutError too
+            self._availability.failed(Dependency.REDIS, error)
+            raise ServiceUnavailableError(
+                Unavailable.RATE_LIMITER, retry_after=OUTAGE_RETRY_AFTER_SECONDS
+            ) from error
+        if self._pool is not None:
+            self._availability.answered(Dependency.REDIS)
 
     async def aclose(self) -> None:
         if self._pool is not None:

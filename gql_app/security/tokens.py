@@ -1,7 +1,9 @@
 """Access tokens: short-lived JWTs naming a session. Refresh and emailed tokens: opaque,
 stored hashed."""
 
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -65,6 +67,18 @@ def decode_access_token(token: str, *, settings: Settings) -> AccessTokenClaims:
 
 def new_opaque_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def successor_refresh_token(previous: str, *, key: str) -> str:
+    """The refresh token that replaces ``previous`` when it is rotated.
+
+    Derived, not drawn: however often ``previous`` is presented, and however many of those
+    presentations race, they all lead to this one token, so a session's tokens form one
+    chain and never branch. Without the key it is as unpredictable as a random token.
+    """
+    message = b"gql-app refresh token successor\x00" + previous.encode("utf-8", "surrogatepass")
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def hash_opaque_token(token: str) -> str:

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import users as users_crud
+from gql_app.db import release_connection
 from gql_app.errors import (
     ConflictError,
-    EmailDeliveryError,
     FieldError,
     InputValidationError,
 )
@@ -129,14 +129,29 @@ async def new_password_hash(
     return await hash_password(password)
 
 
+CURRENT_PASSWORD_INCORRECT = "Current password is incorrect"  # noqa: S105 - a message
+
+
 async def change_password(*, session: AsyncSession, viewer: Viewer, change: PasswordChange) -> None:
+    """Replace the password the viewer proves they know; every other session ends.
+
+    Serial per account: of concurrent changes, the first to write wins and keeps its
+    session; the others find the password they proved no longer current.
+    """
     user = viewer.user
-    if not (await verify_password(change.current_password, user.password_hash)).valid:
-        raise InputValidationError.single("current_password", "Current password is incorrect")
+    # The viewer was read in this session's transaction; hashing holds no connection.
+    await release_connection(session)
+    proved_hash = user.password_hash
+    if not (await verify_password(change.current_password, proved_hash)).valid:
+        raise InputValidationError.single("current_password", CURRENT_PASSWORD_INCORRECT)
     password_hash = await new_password_hash(
         change.new_password, user_email=user.email, field="new_password", full_name=user.full_name
     )
-    await users_crud.set_password_hash(session=session, user=user, password_hash=password_hash)
+    replaced = await users_crud.replace_password_hash(
+        session=session, user=user, expected=proved_hash, password_hash=password_hash
+    )
+    if not replaced:
+        raise InputValidationError.single("current_password", CURRENT_PASSWORD_INCORRECT)
     await end_password_credentials(session=session, user=user, keep_session=viewer)
     await session.commit()
 
@@ -167,29 +182,34 @@ async def deliver_password_reset(context: JobContext, *, email: str) -> None:
     user = await users_crud.get_by_email(session=session, email=email)
     if user is None or not user.is_active:
         return
-    token = await action_tokens.issue(
+    recipient = user.email
+
+    async def send(token: str) -> None:
+        await context.email.send_password_reset(to=recipient, token=token)
+
+    await action_tokens.deliver(
         session=session,
         user=user,
         purpose=RESET,
         lifetime_seconds=context.settings.password_reset_token_expire_seconds,
+        send=send,
     )
-    try:
-        await context.email.send_password_reset(to=user.email, token=token)
-    except EmailDeliveryError:
-        # The links already sent keep working when the new one never arrives.
-        await session.rollback()
-        raise
-    await session.commit()
 
 
 async def reset_password(*, session: AsyncSession, reset: PasswordReset) -> None:
-    action_token = await action_tokens.redeem(session=session, token=reset.token, purpose=RESET)
+    action_token = await action_tokens.find_usable(
+        session=session, token=reset.token, purpose=RESET
+    )
     user = await users_crud.get_by_id(session=session, user_id=action_token.user_id)
     if user is None or not user.is_active or user.email != action_token.email:
         raise InputValidationError.single("token", action_tokens.INVALID_ACTION_TOKEN)
+    await release_connection(session)
     password_hash = await new_password_hash(
         reset.new_password, user_email=user.email, field="new_password", full_name=user.full_name
     )
+    # Spent only now, in the short transaction that writes: of two resets racing with one
+    # link, one spends it and the other is refused.
+    await action_tokens.spend(session=session, action_token=action_token)
     await users_crud.update(
         session=session,
         user=user,

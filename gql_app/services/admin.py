@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import users as users_crud
+from gql_app.db import release_connection
 from gql_app.errors import (
     ConflictError,
     InputValidationError,
@@ -55,6 +56,8 @@ class AccountChanges:
 
 
 async def create_user(*, session: AsyncSession, data: NewAccount, jobs: JobScheduler) -> User:
+    # The superuser was read in this session's transaction; hashing holds no connection.
+    await release_connection(session)
     new_user = await validated_new_user(
         Registration(email=data.email, password=data.password, full_name=data.full_name)
     )
@@ -78,6 +81,8 @@ async def create_user(*, session: AsyncSession, data: NewAccount, jobs: JobSched
 
 async def update_user(*, session: AsyncSession, user_id: str, changes: AccountChanges) -> User:
     user = await get_user(session=session, user_id=user_id)
+    # Validating may hash a new password: no connection waits on it.
+    await release_connection(session)
     values = await _validated_changes(user, changes)
     if "email" in values:
         await ensure_email_free(session=session, email=values["email"])

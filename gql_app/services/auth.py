@@ -10,6 +10,7 @@ from gql_app.config import Settings
 from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import refresh_tokens as refresh_tokens_crud
 from gql_app.crud import users as users_crud
+from gql_app.db import release_connection
 from gql_app.errors import (
     AuthenticationError,
     FieldError,
@@ -36,6 +37,7 @@ EMAIL_NOT_VERIFIED = "Confirm your email address before signing in"
 INVALID_REFRESH_TOKEN = "Invalid refresh token"  # noqa: S105 - a message
 SESSION_ENDED = "Session has ended"
 REFRESH_TOKEN_REUSED = "Refresh token was already used; the session has been revoked"  # noqa: S105 - a message
+REFRESH_TOKEN_SUPERSEDED = "Refresh token was replaced twice already; use the newest one"  # noqa: S105 - a message
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +113,20 @@ async def login(
             "password", f"Password must be at most {MAX_LENGTH} characters long"
         )
 
-    user = await users_crud.get_by_email(session=session, email=email)
-    if user is None:
+    found = await users_crud.get_by_email(session=session, email=email)
+    # Checking the password takes a hashing thread for a while: no connection waits on it.
+    await release_connection(session)
+    if found is None:
         await verify_against_dummy(credentials.password)
         raise InvalidCredentialsError
-    verification = await verify_password(credentials.password, user.password_hash)
+    checked_hash = found.password_hash
+    verification = await verify_password(credentials.password, checked_hash)
     if not verification.valid:
+        raise InvalidCredentialsError
+    # A short transaction writes the session, on the user as it is now (locked): a password
+    # changed while this one was being checked, or an account deleted, signs nobody in.
+    user = await users_crud.get_for_update(session=session, user_id=found.id)
+    if user is None or user.password_hash != checked_hash:
         raise InvalidCredentialsError
     if not user.is_active:
         raise PermissionDeniedError(ACCOUNT_DISABLED)
@@ -148,8 +158,11 @@ async def login(
 async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token: a new pair for the same session, the presented token retired.
 
-    A retired token presented again after the grace window means two parties hold the
-    session's tokens, so the whole session is revoked.
+    The new refresh token is derived from the presented one, so refreshes racing with one
+    token, or repeating it within the grace window, all get the same successor (each with a
+    fresh access token): the session's tokens stay one chain. A retired token presented
+    after the grace window means two parties hold the session's tokens, so the whole
+    session is revoked.
     """
     found = await refresh_tokens_crud.get_with_session_and_user(
         session=session, token_hash=tokens.hash_opaque_token(refresh_token)
@@ -164,14 +177,34 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
         grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
         if now - presented.rotated_at > grace:
             await sessions_crud.revoke(session=session, auth_session=auth_session, now=now)
+            # Committed now: the revocation must outlast the error answered next.
             await session.commit()
             logger.warning("Refresh token reuse detected; session %s revoked", auth_session.id)
             raise AuthenticationError(REFRESH_TOKEN_REUSED)
     if not user.is_active:
         raise PermissionDeniedError(ACCOUNT_DISABLED)
-    await refresh_tokens_crud.mark_rotated(session=session, refresh_token=presented, now=now)
-    issued = await _issue_tokens(
-        session=session, settings=settings, user=user, auth_session=auth_session, now=now
+    successor = tokens.successor_refresh_token(refresh_token, key=settings.signing_key)
+    successor_hash = tokens.hash_opaque_token(successor)
+    retired_now = presented.rotated_at is None and await refresh_tokens_crud.retire(
+        session=session, refresh_token=presented, now=now
+    )
+    if retired_now:
+        await refresh_tokens_crud.create(
+            session=session, session_id=auth_session.id, token_hash=successor_hash
+        )
+    else:
+        # Rotated a moment ago, by a request that won a race or came just before: its
+        # successor, unless that was rotated in turn (then this token is stale, not stolen).
+        current = await refresh_tokens_crud.get_by_hash(session=session, token_hash=successor_hash)
+        if current is None or current.rotated_at is not None:
+            raise AuthenticationError(REFRESH_TOKEN_SUPERSEDED)
+    issued = await _with_access_token(
+        session=session,
+        settings=settings,
+        user=user,
+        auth_session=auth_session,
+        now=now,
+        refresh_token=successor,
     )
     await session.commit()
     return issued
@@ -202,6 +235,25 @@ async def _issue_tokens(
         session_id=auth_session.id,
         token_hash=tokens.hash_opaque_token(refresh_token),
     )
+    return await _with_access_token(
+        session=session,
+        settings=settings,
+        user=user,
+        auth_session=auth_session,
+        now=now,
+        refresh_token=refresh_token,
+    )
+
+
+async def _with_access_token(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    auth_session: AuthSession,
+    now: datetime,
+    refresh_token: str,
+) -> IssuedTokens:
     await sessions_crud.mark_used(session=session, auth_session=auth_session, now=now)
     access_token = tokens.create_access_token(
         settings=settings, user_id=user.id, session_id=auth_session.id, now=now

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.config import Settings
 from gql_app.crud import users as users_crud
 from gql_app.email.service import EmailService
-from gql_app.errors import EmailDeliveryError, InputValidationError
+from gql_app.errors import InputValidationError
 from gql_app.models import ActionTokenPurpose, User
 from gql_app.services import action_tokens
 from gql_app.services.jobs import JobContext
@@ -37,19 +37,18 @@ async def deliver_email_verification(context: JobContext, *, user_id: uuid.UUID)
 async def send_verification(
     *, session: AsyncSession, settings: Settings, email: EmailService, user: User
 ) -> None:
-    token = await action_tokens.issue(
+    recipient = user.email
+
+    async def send(token: str) -> None:
+        await email.send_email_verification(to=recipient, token=token)
+
+    await action_tokens.deliver(
         session=session,
         user=user,
         purpose=PURPOSE,
         lifetime_seconds=settings.email_verification_token_expire_seconds,
+        send=send,
     )
-    try:
-        await email.send_email_verification(to=user.email, token=token)
-    except EmailDeliveryError:
-        # Keep the links already sent working when the new one never arrives.
-        await session.rollback()
-        raise
-    await session.commit()
 
 
 async def verify_email(*, session: AsyncSession, token: str) -> User:

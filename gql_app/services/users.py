@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import users as users_crud
 from gql_app.crud.users import UserFilter, UserPosition
+from gql_app.db import release_connection
 from gql_app.errors import ConflictError, FieldError, InputValidationError, NotFoundError
 from gql_app.models import User
 from gql_app.security.password_policy import assess_password
@@ -97,6 +98,7 @@ async def ensure_superuser(*, session: AsyncSession, email: str, password: str) 
         if not existing.is_superuser:
             logger.warning("First superuser email belongs to an ordinary account; left unchanged")
         return EnsuredSuperuser(user=existing, created=False)
+    await release_connection(session)
     problem = await assess_password(password, email=normalized)
     if problem is not None:
         raise InputValidationError.single("password", problem)

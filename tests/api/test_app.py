@@ -36,6 +36,7 @@ class TestHealth:
         response = await client.get("/readyz")
 
         assert response.status_code == 200
+        assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
 
     async def test_readyz_is_unavailable_when_the_database_is_not(self, settings: Settings) -> None:
         app = create_app(settings)
@@ -47,7 +48,7 @@ class TestHealth:
         await app.state.engine.dispose()
 
         assert response.status_code == 503
-        assert response.json() == {"status": "unavailable"}
+        assert response.json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
 
 
 class TestGraphiQL:

@@ -83,6 +83,10 @@ class TestProtocol:
         "extension",
         [
             pytest.param({"version": 2, "sha256Hash": "0" * 64}, id="version"),
+            # true == 1 in Python: a boolean must not pass for the number.
+            pytest.param({"version": True, "sha256Hash": "0" * 64}, id="boolean-version"),
+            pytest.param({"version": 1.0, "sha256Hash": "0" * 64}, id="float-version"),
+            pytest.param({"version": "1", "sha256Hash": "0" * 64}, id="string-version"),
             pytest.param({"version": 1, "sha256Hash": "abc"}, id="short-hash"),
             pytest.param({"version": 1, "sha256Hash": "G" * 64}, id="not-hex"),
             pytest.param("yes", id="not-an-object"),
@@ -206,4 +210,7 @@ class TestLimits:
 
         assert full.json() == {"data": {"__typename": "Query"}}
         assert codes(hash_only.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
-        assert any("storage unavailable" in r.getMessage() for r in app_log.records)
+        # Two failed commands, one line: the outage, not each request it touched.
+        outage = [r for r in app_log.records if r.name == "gql_app.availability"]
+        assert [r.getMessage().split(" (")[0] for r in outage] == ["redis unavailable"]
+        assert outage[0].exc_info is None

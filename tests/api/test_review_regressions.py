@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.api.context import Context
+from gql_app.availability import Availability
 from gql_app.config import Settings
 from gql_app.email.backends import MemoryBackend
 from gql_app.email.service import EmailService
@@ -117,6 +118,7 @@ class TestAFailedFieldLeavesNothingBehind:
             settings=settings,
             email=email_service,
             rate_limiter=RateLimiter.from_settings(settings),
+            availability=Availability(),
         )
 
         async def failing_field() -> None:

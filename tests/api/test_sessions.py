@@ -201,7 +201,9 @@ class TestRefreshToken:
 
         second = refreshed(await refresh(gql, tokens.refresh))
 
-        assert second.refresh != first.refresh
+        # The same successor again, with an access token of its own: one chain, no branch.
+        assert second.refresh == first.refresh
+        assert second.access != first.access
         for pair in (first, second):
             await assert_signed_in(gql, pair, test_user)
 
@@ -233,10 +235,30 @@ class TestRefreshToken:
         )
 
         pairs = [refreshed(first), refreshed(second)]
-        assert pairs[0].refresh != pairs[1].refresh
+        assert pairs[0].refresh == pairs[1].refresh
         for pair in pairs:
             await assert_signed_in(gql, pair, test_user)
-            refreshed(await refresh(gql, pair.refresh))
+        refreshed(await refresh(gql, pairs[0].refresh))
+        auth_session = await session_of(db_session, tokens.refresh)
+        assert auth_session.revoked_at is None
+
+    async def test_a_token_whose_successor_moved_on_is_refused_but_the_session_stays(
+        self,
+        gql: GraphQLClient,
+        test_user: User,
+        db_session: AsyncSession,
+        clock: FrozenDateTimeFactory,
+    ) -> None:
+        tokens = await sign_in(gql, test_user)
+        successor = refreshed(await refresh(gql, tokens.refresh))
+        newest = refreshed(await refresh(gql, successor.refresh))
+        clock.tick(timedelta(seconds=2))
+
+        stale = await refresh(gql, tokens.refresh)
+
+        error = stale.single_error("UNAUTHENTICATED")
+        assert "newest" in error["message"]
+        await assert_signed_in(gql, newest, test_user)
         auth_session = await session_of(db_session, tokens.refresh)
         assert auth_session.revoked_at is None
 

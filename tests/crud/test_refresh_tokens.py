@@ -113,7 +113,7 @@ class TestGetWithSessionAndUser:
         created = await refresh_tokens_crud.create(
             session=db_session, session_id=auth_session.id, token_hash=digest
         )
-        await refresh_tokens_crud.mark_rotated(session=db_session, refresh_token=created, now=NOW)
+        await refresh_tokens_crud.retire(session=db_session, refresh_token=created, now=NOW)
 
         found = await refresh_tokens_crud.get_with_session_and_user(
             session=db_session, token_hash=digest
@@ -153,23 +153,24 @@ class TestGetWithSessionAndUser:
         assert found is None
 
 
-class TestMarkRotated:
-    async def test_stamps_rotated_at_and_flushes(self, db_session: AsyncSession) -> None:
+class TestRetire:
+    async def test_stamps_rotated_at_and_says_so(self, db_session: AsyncSession) -> None:
         user = await create_user(db_session)
         auth_session = await create_auth_session(db_session, user)
         created = await refresh_tokens_crud.create(
             session=db_session, session_id=auth_session.id, token_hash=token_hash()
         )
 
-        await refresh_tokens_crud.mark_rotated(session=db_session, refresh_token=created, now=NOW)
+        retired = await refresh_tokens_crud.retire(
+            session=db_session, refresh_token=created, now=NOW
+        )
 
-        with db_session.no_autoflush:
-            stored = await db_session.scalar(
-                select(RefreshToken.rotated_at).where(RefreshToken.id == created.id)
-            )
-        assert stored == NOW
+        stored = await db_session.scalar(
+            select(RefreshToken.rotated_at).where(RefreshToken.id == created.id)
+        )
+        assert (retired, stored) == (True, NOW)
 
-    async def test_rotating_again_keeps_the_first_rotation_time(
+    async def test_a_second_retirement_changes_nothing_and_says_so(
         self, db_session: AsyncSession
     ) -> None:
         user = await create_user(db_session)
@@ -177,16 +178,16 @@ class TestMarkRotated:
         created = await refresh_tokens_crud.create(
             session=db_session, session_id=auth_session.id, token_hash=token_hash()
         )
-        await refresh_tokens_crud.mark_rotated(session=db_session, refresh_token=created, now=NOW)
+        await refresh_tokens_crud.retire(session=db_session, refresh_token=created, now=NOW)
 
-        await refresh_tokens_crud.mark_rotated(
+        again = await refresh_tokens_crud.retire(
             session=db_session, refresh_token=created, now=NOW + timedelta(minutes=1)
         )
 
         stored = await db_session.scalar(
             select(RefreshToken.rotated_at).where(RefreshToken.id == created.id)
         )
-        assert (created.rotated_at, stored) == (NOW, NOW)
+        assert (again, stored) == (False, NOW)
 
     async def test_other_tokens_of_the_session_are_untouched(
         self, db_session: AsyncSession
@@ -200,9 +201,26 @@ class TestMarkRotated:
             session=db_session, session_id=auth_session.id, token_hash=token_hash()
         )
 
-        await refresh_tokens_crud.mark_rotated(session=db_session, refresh_token=rotated, now=NOW)
+        await refresh_tokens_crud.retire(session=db_session, refresh_token=rotated, now=NOW)
 
         stored = await db_session.scalar(
             select(RefreshToken.rotated_at).where(RefreshToken.id == kept.id)
         )
         assert stored is None
+
+
+class TestGetByHash:
+    async def test_finds_the_token_and_nothing_else(self, db_session: AsyncSession) -> None:
+        user = await create_user(db_session)
+        auth_session = await create_auth_session(db_session, user)
+        digest = token_hash()
+        created = await refresh_tokens_crud.create(
+            session=db_session, session_id=auth_session.id, token_hash=digest
+        )
+
+        found = await refresh_tokens_crud.get_by_hash(session=db_session, token_hash=digest)
+        missing = await refresh_tokens_crud.get_by_hash(
+            session=db_session, token_hash=token_hash("never-issued")
+        )
+
+        assert (found, missing) == (created, None)

@@ -344,22 +344,11 @@ class TestRefreshJourneys:
         )
 
         pairs = [refreshed(response) for response in responses]
-        assert pairs[0].refresh != pairs[1].refresh
+        # One successor for both: the session's tokens stay one chain (tests/e2e/test_races.py
+        # presents one token twenty times at once).
+        assert pairs[0].refresh == pairs[1].refresh
         for pair in pairs:
             await assert_signed_in(gql, pair, test_user.email)
-        # Still one session, and each new refresh token rotates once more.
         sessions = await gql(MY_SESSIONS, token=pairs[0].access)
         assert len(sessions.data["mySessions"]) == 1
-        for pair in pairs:
-            refreshed(await refresh(gql, pair.refresh))
-
-    async def test_many_concurrent_refreshes_keep_the_session(
-        self, gql: GraphQLClient, test_user: User
-    ) -> None:
-        original = await sign_in(gql, test_user.email)
-
-        responses = await asyncio.gather(*(refresh(gql, original.refresh) for _ in range(8)))
-
-        pairs = [refreshed(response) for response in responses]
-        assert len({pair.refresh for pair in pairs}) == 8
-        await assert_signed_in(gql, pairs[-1], test_user.email)
+        refreshed(await refresh(gql, pairs[0].refresh))

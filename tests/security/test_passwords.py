@@ -1,3 +1,4 @@
+import asyncio
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -5,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from gql_app.errors import ServiceUnavailableError, Unavailable
 from gql_app.security import passwords
 from gql_app.security.passwords import (
     VerifyResult,
@@ -134,3 +136,68 @@ class TestHashingPriority:
 
 def _own_niceness() -> int:
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+class TestHashingQueue:
+    """Checks wait for a hashing thread in a bounded queue; beyond it they are refused."""
+
+    @staticmethod
+    def held(release: threading.Event, started: threading.Event) -> str:
+        started.set()
+        release.wait(timeout=30)
+        return "done"
+
+    async def test_beyond_the_queue_a_check_is_refused_at_once(self) -> None:
+        queue = passwords.HashingQueue(threads=1, queue_size=1)
+        release, started = threading.Event(), threading.Event()
+        running = asyncio.ensure_future(queue.run(self.held, release, started))
+        await asyncio.to_thread(started.wait, 30)
+        waiting = asyncio.ensure_future(queue.run(str.upper, "waited"))
+        await asyncio.sleep(0)  # the waiting check takes its place in the queue
+
+        with pytest.raises(ServiceUnavailableError) as refused:
+            await queue.run(str.upper, "refused")
+        release.set()
+
+        assert (refused.value.missing, refused.value.retry_after) == (
+            Unavailable.PASSWORD_HASHING,
+            passwords.BUSY_RETRY_AFTER_SECONDS,
+        )
+        assert await running == "done"
+        assert await waiting == "WAITED"
+
+    async def test_places_free_up_as_checks_finish(self) -> None:
+        queue = passwords.HashingQueue(threads=1, queue_size=0)
+
+        results = [await queue.run(str.upper, word) for word in ("one", "two", "three")]
+
+        assert results == ["ONE", "TWO", "THREE"]
+
+    async def test_a_check_whose_caller_gave_up_holds_its_place_until_it_ends(self) -> None:
+        queue = passwords.HashingQueue(threads=1, queue_size=0)
+        release, started = threading.Event(), threading.Event()
+        abandoned = asyncio.ensure_future(queue.run(self.held, release, started))
+        await asyncio.to_thread(started.wait, 30)
+        abandoned.cancel()
+
+        with pytest.raises(ServiceUnavailableError):
+            await queue.run(str.upper, "too soon")
+        release.set()
+        await asyncio.to_thread(queue._pool.submit(str, "").result)
+
+        assert await queue.run(str.upper, "later") == "LATER"
+
+    async def test_a_failing_check_frees_its_place(self) -> None:
+        queue = passwords.HashingQueue(threads=1, queue_size=0)
+
+        with pytest.raises(ValueError, match="invalid literal"):
+            await queue.run(int, "not a number")
+
+        assert await queue.run(str.upper, "next") == "NEXT"
+
+    def test_the_setting_sizes_the_process_queue(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(passwords.hashing, "queue_size", passwords.hashing.queue_size)
+
+        passwords.configure_hashing_queue(queue_size=3)
+
+        assert passwords.hashing.queue_size == 3

@@ -184,3 +184,34 @@ class TestRefreshTokens:
 
     def test_different_tokens_hash_differently(self) -> None:
         assert tokens.hash_opaque_token("token-a") != tokens.hash_opaque_token("token-b")
+
+
+class TestSuccessorRefreshTokens:
+    KEY = "k" * 48
+
+    def test_the_same_token_always_has_the_same_successor(self) -> None:
+        token = tokens.new_opaque_token()
+
+        assert tokens.successor_refresh_token(
+            token, key=self.KEY
+        ) == tokens.successor_refresh_token(token, key=self.KEY)
+
+    def test_successors_look_like_any_other_refresh_token(self) -> None:
+        successor = tokens.successor_refresh_token(tokens.new_opaque_token(), key=self.KEY)
+
+        assert len(successor) == len(tokens.new_opaque_token()) == 43
+        assert set(successor) <= set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        )
+
+    def test_another_token_or_another_key_gives_another_successor(self) -> None:
+        token = tokens.new_opaque_token()
+        successor = tokens.successor_refresh_token(token, key=self.KEY)
+
+        assert tokens.successor_refresh_token(token + "x", key=self.KEY) != successor
+        assert tokens.successor_refresh_token(token, key="o" * 48) != successor
+        assert successor != token
+
+    def test_a_malformed_token_still_has_a_successor(self) -> None:
+        # A lone surrogate from a client must not raise on the way to "unknown token".
+        assert len(tokens.successor_refresh_token("\udcff", key=self.KEY)) == 43

@@ -25,7 +25,7 @@ from gql_app.errors import (
 )
 from gql_app.models import ActionToken, ActionTokenPurpose, AuthSession, User
 from gql_app.security import tokens
-from gql_app.security.passwords import verify_password
+from gql_app.security.passwords import VerifyResult, password_hash, verify_password
 from gql_app.services import accounts as accounts_service
 from gql_app.services import email_verification as email_verification_service
 from gql_app.services.accounts import (
@@ -312,6 +312,41 @@ class TestChangePassword:
         assert not await revoked(session_factory, viewer.auth_session.id)
         for other in others:
             assert await revoked(session_factory, other.id)
+
+    async def test_a_change_that_lost_a_race_is_refused_and_ends_nothing(
+        self,
+        session_factory: SessionFactory,
+        db_session: AsyncSession,
+        test_user: User,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        other = await create_auth_session(db_session, test_user)
+        winning_hash = password_hash.hash(STRONG_PASSWORD)
+
+        async def checked_while_another_change_lands(password: str, hashed: str) -> VerifyResult:
+            result = await verify_password(password, hashed)
+            async with session_factory() as winner:
+                changed = await winner.get(User, test_user.id)
+                assert changed is not None
+                changed.password_hash = winning_hash
+                await winner.commit()
+            return result
+
+        monkeypatch.setattr(accounts_service, "verify_password", checked_while_another_change_lands)
+        async with session_factory() as session:
+            viewer = await viewer_for(session, test_user)
+            with pytest.raises(InputValidationError) as caught:
+                await accounts_service.change_password(
+                    session=session,
+                    viewer=viewer,
+                    change=PasswordChange(
+                        current_password=USER_PASSWORD, new_password=NEW_PASSWORD
+                    ),
+                )
+
+        assert [problem.field for problem in caught.value.fields] == ["current_password"]
+        assert await password_is(session_factory, test_user.id, STRONG_PASSWORD)
+        assert not await revoked(session_factory, other.id)
 
     async def test_other_users_sessions_are_untouched(
         self, session_factory: SessionFactory, db_session: AsyncSession, test_user: User

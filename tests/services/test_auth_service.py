@@ -26,6 +26,7 @@ from gql_app.security.passwords import (
     ARGON2_LANES,
     ARGON2_MEMORY_KIB,
     ARGON2_TIME_COST,
+    VerifyResult,
     password_hash,
     verify_password,
 )
@@ -532,6 +533,70 @@ class TestLogin:
 
         assert field_names(caught.value) == [field]
         assert message in caught.value.message
+
+    async def test_no_transaction_is_open_while_the_password_is_checked(
+        self,
+        db_session: AsyncSession,
+        settings: Settings,
+        test_user: User,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        seen: list[bool] = []
+
+        async def checking(password: str, hashed: str) -> VerifyResult:
+            seen.append(db_session.in_transaction())
+            return await verify_password(password, hashed)
+
+        monkeypatch.setattr(auth_service, "verify_password", checking)
+
+        await login(db_session, settings, test_user.email)
+
+        assert seen == [False]
+
+    async def test_a_password_changed_while_it_was_being_checked_signs_nobody_in(
+        self,
+        db_session: AsyncSession,
+        session_factory: SessionFactory,
+        settings: Settings,
+        test_user: User,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async def checked_during_a_change(password: str, hashed: str) -> VerifyResult:
+            result = await verify_password(password, hashed)
+            async with session_factory() as other:
+                changed = await other.get(User, test_user.id)
+                assert changed is not None
+                changed.password_hash = password_hash.hash(STRONG_PASSWORD)
+                await other.commit()
+            return result
+
+        monkeypatch.setattr(auth_service, "verify_password", checked_during_a_change)
+
+        with pytest.raises(InvalidCredentialsError):
+            await login(db_session, settings, test_user.email)
+
+        async with session_factory() as fresh:
+            assert await count_rows(fresh, AuthSession) == 0
+
+    async def test_an_account_deleted_while_its_password_was_checked_signs_nobody_in(
+        self,
+        db_session: AsyncSession,
+        session_factory: SessionFactory,
+        settings: Settings,
+        test_user: User,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async def checked_during_a_deletion(password: str, hashed: str) -> VerifyResult:
+            result = await verify_password(password, hashed)
+            async with session_factory() as other:
+                await other.delete(await other.get(User, test_user.id))
+                await other.commit()
+            return result
+
+        monkeypatch.setattr(auth_service, "verify_password", checked_during_a_deletion)
+
+        with pytest.raises(InvalidCredentialsError):
+            await login(db_session, settings, test_user.email)
 
     async def test_short_password_is_checked_not_refused_as_input(
         self, db_session: AsyncSession, settings: Settings, test_user: User

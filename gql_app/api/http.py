@@ -1,6 +1,5 @@
 """HTTP-level defences around the GraphQL endpoint: body size, media type, headers."""
 
-import json
 import logging
 from collections.abc import Iterable
 
@@ -9,6 +8,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_app.api.media_types import GRAPHQL_RESPONSE_JSON, JSON
+from gql_app.api.request_errors import request_error_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class _BodyTooLargeError(Exception):
 async def _plain_error(
     send: Send, status: int, detail: str, headers: Iterable[tuple[str, str]] = ()
 ) -> None:
-    body = json.dumps({"detail": detail}).encode()
+    body = request_error_bytes(status, detail)
     raw_headers = [
         (b"content-type", JSON.encode()),
         (b"content-length", str(len(body)).encode()),

@@ -8,6 +8,7 @@ behaviour: 200 with ``errors``.
 """
 
 import asyncio
+import json
 from contextvars import ContextVar
 from typing import Any
 
@@ -29,6 +30,7 @@ from gql_app.api.media_types import (
     negotiate_response_type,
 )
 from gql_app.api.persisted_queries import PersistedQueryError, PersistedQueryStore
+from gql_app.api.request_errors import request_error
 from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS
 
 # The media type chosen for the request being handled; set and read in the same task.
@@ -136,9 +138,25 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
                 # The document is fine but holds no such operation: unprocessable for
                 # GraphQL-over-HTTP clients, the classic 400 for the others.
                 raise _OperationRefusedError(
-                    400, error.reason, graphql_response_status=422
+                    400,
+                    error.reason,
+                    graphql_response_status=422,
+                    code=ErrorCode.GRAPHQL_VALIDATION_FAILED,
+                    reason=ErrorReason.UNKNOWN_OPERATION,
                 ) from cause
             raise
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data, parse_constant=_refuse_constant)
+        except json.JSONDecodeError as error:
+            raise HTTPException(400, "The body is not valid JSON") from error
+        except (ValueError, RecursionError) as error:
+            # Not UTF-8, an integer of more digits than Python converts, NaN or Infinity
+            # (not JSON at all), or nested past what the decoder can follow.
+            raise HTTPException(
+                400, f"The body is not acceptable JSON: {_first_line(error)}"
+            ) from error
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:
         try:
@@ -151,6 +169,8 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
             ) from error
         # Strawberry refuses batches (batching is off), so this is a single request.
         assert isinstance(data, GraphQLRequestData)
+        if not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string")
         return await self._persisted_queries.resolve(data)
 
     def create_response(
@@ -182,6 +202,15 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         return response
 
 
+def _refuse_constant(constant: str) -> object:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _first_line(error: BaseException) -> str:
+    # Python's messages here name the limit and the position, never the body's content.
+    return str(error).splitlines()[0][:200]
+
+
 async def _method_not_allowed(request: Request) -> Response:
     response_type = negotiate_response_type(request.headers.get("accept")) or JSON
     message = "GraphQL is served over GET (queries) and POST"
@@ -192,16 +221,20 @@ class _OperationRefusedError(Exception):
     def __init__(
         self,
         status: int,
-        reason: str,
+        message: str,
         *,
         allow: tuple[HTTPMethod, ...] = (),
         graphql_response_status: int | None = None,
+        code: ErrorCode | None = None,
+        **extensions: str,
     ) -> None:
-        super().__init__(reason)
+        super().__init__(message)
         self.status = status
-        self.reason = reason
+        self.message = message
         self.allow = allow
         self.graphql_response_status = graphql_response_status or status
+        self.code = code
+        self.extensions = extensions
 
 
 def _refusal(error: _OperationRefusedError, response_type: str) -> Response:
@@ -209,39 +242,44 @@ def _refusal(error: _OperationRefusedError, response_type: str) -> Response:
     status = (
         error.graphql_response_status if response_type == GRAPHQL_RESPONSE_JSON else error.status
     )
-    return _plain_error(status, error.reason, response_type, headers)
+    return _plain_error(
+        status, error.message, response_type, headers, code=error.code, **error.extensions
+    )
 
 
 def _plain_error(
-    status: int, message: str, response_type: str, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    response_type: str,
+    headers: dict[str, str] | None = None,
+    *,
+    code: ErrorCode | None = None,
+    **extensions: str,
 ) -> Response:
-    if response_type == GRAPHQL_RESPONSE_JSON:
-        return JSONResponse(
-            {"errors": [{"message": message}]},
-            status_code=status,
-            media_type=response_type,
-            headers=headers,
-        )
-    return Response(message, status_code=status, media_type="text/plain", headers=headers)
+    return JSONResponse(
+        request_error(status, message, code=code, **extensions),
+        status_code=status,
+        media_type=response_type,
+        headers=headers,
+    )
 
 
 def _timed_out(seconds: float, response_type: str) -> Response:
-    error = {
-        "message": f"The request did not complete within {seconds:g} s; try again shortly",
-        "extensions": {
-            "code": ErrorCode.SERVICE_UNAVAILABLE,
-            "reason": ErrorReason.REQUEST_TIMEOUT,
-            "retryAfter": OUTAGE_RETRY_AFTER_SECONDS,
-        },
-    }
+    body = request_error(
+        503,
+        f"The request did not complete within {seconds:g} s; try again shortly",
+        reason=ErrorReason.REQUEST_TIMEOUT,
+        retryAfter=OUTAGE_RETRY_AFTER_SECONDS,
+    )
     if response_type == GRAPHQL_RESPONSE_JSON:
         return JSONResponse(
-            {"errors": [error]},
+            body,
             status_code=503,
             media_type=response_type,
             headers={"retry-after": str(OUTAGE_RETRY_AFTER_SECONDS)},
         )
-    return JSONResponse({"data": None, "errors": [error]}, media_type=response_type)
+    # Classic clients expect 200 and a data entry with their errors.
+    return JSONResponse({"data": None, **body}, media_type=response_type)
 
 
 def _unavailable_retry_after(response: GraphQLHTTPResponse) -> int | None:

@@ -54,6 +54,10 @@ class TestRequestErrors:
         assert response.status_code == 422
         assert media_type(response) == GRAPHQL_RESPONSE_JSON
         assert "Other" in response.json()["errors"][0]["message"]
+        assert response.json()["errors"][0]["extensions"] == {
+            "code": "GRAPHQL_VALIDATION_FAILED",
+            "reason": "UNKNOWN_OPERATION",
+        }
 
     async def test_variables_that_do_not_fit_are_422(self, client: AsyncClient) -> None:
         response = await post(
@@ -182,3 +186,55 @@ class TestClassicJsonClients:
         response = await client.post("/graphql", json={"query": ME, "operationName": "Other"})
 
         assert response.status_code == 400
+        assert codes(response) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+class TestEveryRefusalHasACode:
+    @pytest.mark.parametrize("accept", [None, GRAPHQL_RESPONSE_JSON])
+    @pytest.mark.parametrize(
+        ("request_args", "status", "code"),
+        [
+            pytest.param(
+                {"method": "PUT", "json": {"query": ME}}, 405, "METHOD_NOT_ALLOWED", id="405"
+            ),
+            pytest.param(
+                {"method": "POST", "content": "x", "headers": {"content-type": "text/plain"}},
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                id="415",
+            ),
+            pytest.param(
+                {"method": "POST", "json": {"query": ME, "pad": "x" * 200_000}},
+                413,
+                "PAYLOAD_TOO_LARGE",
+                id="413",
+            ),
+            pytest.param(
+                {"method": "POST", "content": "{", "headers": {"content-type": "application/json"}},
+                400,
+                "BAD_REQUEST",
+                id="400",
+            ),
+        ],
+    )
+    async def test_in_the_body_as_in_every_answer(
+        self,
+        client: AsyncClient,
+        request_args: dict[str, Any],
+        status: int,
+        code: str,
+        accept: str | None,
+    ) -> None:
+        arguments = dict(request_args)
+        headers = {**arguments.pop("headers", {}), **({"accept": accept} if accept else {})}
+
+        response = await client.request(url="/graphql", headers=headers, **arguments)
+
+        assert response.status_code == status
+        assert codes(response) == [code]
+
+    async def test_no_acceptable_media_type_is_406_with_a_code(self, client: AsyncClient) -> None:
+        response = await post(client, {"query": ME}, headers={"accept": "text/plain"})
+
+        assert response.status_code == 406
+        assert codes(response) == ["NOT_ACCEPTABLE"]

@@ -1,0 +1,37 @@
+"""Errors about the HTTP request itself, answered before any GraphQL work: each with a code.
+
+Malformed bodies, methods, media types and sizes are refused with their HTTP status and, in
+the body, the same ``errors`` shape as every other answer, so a client branches on
+``extensions.code`` here too.
+"""
+
+import json
+from typing import Any
+
+from gql_app.api.error_codes import ErrorCode
+
+CODE_FOR_STATUS: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    408: ErrorCode.REQUEST_TIMEOUT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    431: ErrorCode.REQUEST_HEADER_FIELDS_TOO_LARGE,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+
+def request_error(
+    status: int, message: str, *, code: ErrorCode | None = None, **extensions: Any
+) -> dict[str, Any]:
+    """The answer's body: one error whose code is ``code``, or the status's."""
+    error_code = code or CODE_FOR_STATUS.get(status, ErrorCode.BAD_REQUEST)
+    return {"errors": [{"message": message, "extensions": {"code": error_code, **extensions}}]}
+
+
+def request_error_bytes(
+    status: int, message: str, *, code: ErrorCode | None = None, **extensions: Any
+) -> bytes:
+    return json.dumps(request_error(status, message, code=code, **extensions)).encode()

@@ -1,4 +1,5 @@
-"""The real app under uvicorn in a child process, as the benchmarks drive it."""
+"""The real app served as `gql-app serve` serves it, in a child process, as benchmarks and
+live-server tests drive it."""
 
 import asyncio
 import os
@@ -17,14 +18,32 @@ SECRET_KEY = "benchmark-secret-key-that-is-long-enough-0123456789"  # noqa: S105
 @dataclass(frozen=True)
 class RunningServer:
     base_url: str
+    # The supervisor; the application runs in its worker processes.
     pid: int
 
+    def worker_pids(self) -> list[int]:
+        children = []
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # pid (comm) state ppid ...: comm may hold spaces, so split after it.
+                fields = status.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:
+                children.append(int(status.parent.name))
+        return sorted(children)
+
     def peak_rss_bytes(self) -> int:
-        """The process's high-water resident set (VmHWM), read from /proc."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("VmHWM not reported")
+        """The largest high-water resident set (VmHWM) of the workers, read from /proc."""
+        peaks = [_peak_rss_bytes(pid) for pid in self.worker_pids() or [self.pid]]
+        return max(peaks)
+
+
+def _peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("VmHWM not reported")
 
 
 def free_port() -> int:
@@ -60,23 +79,23 @@ async def _wait_until_up(base_url: str, server: asyncio.subprocess.Process) -> N
 
 
 @asynccontextmanager
-async def serve(app_factory: str, environment: Mapping[str, str]) -> AsyncIterator[RunningServer]:
-    """One uvicorn worker, no access log, on a free loopback port."""
+async def serve(
+    app_factory: str, environment: Mapping[str, str], *, workers: int = 1
+) -> AsyncIterator[RunningServer]:
+    """``workers`` supervised uvicorn workers, no access log, on a free loopback port."""
     port = free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "uvicorn",
-        "--factory",
+        "gql_app.server",
         app_factory,
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        env={**os.environ, **environment},
+        "--workers",
+        str(workers),
+        env={"LOG_LEVEL": "WARNING", **os.environ, **environment},
     )
     base_url = f"http://127.0.0.1:{port}"
     try:

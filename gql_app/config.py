@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     # Longer documents still run; they are just sent in full every time.
     persisted_query_max_bytes: int = Field(default=16_384, ge=1)
     max_body_bytes: int = Field(default=100_000, ge=1024)
+    # The HTTP server (`gql-app serve`), per worker process (README, "Failure behaviour").
+    server_max_header_bytes: int = Field(default=32_768, ge=1024)
+    server_max_headers: int = Field(default=100, ge=10)
+    server_header_timeout_seconds: float = Field(default=5.0, gt=0)
+    server_keep_alive_seconds: int = Field(default=5, ge=1)
+    server_max_connections: int = Field(default=512, ge=1)
+    # A worker whose event loop stops turning this long exits, and is replaced; 0 turns it off.
+    worker_watchdog_seconds: float = Field(default=10.0, ge=0)
     # A request still running after this is answered SERVICE_UNAVAILABLE (REQUEST_TIMEOUT).
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     # Password checks waiting for a hashing thread, per process; beyond, sign-ins are

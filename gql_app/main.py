@@ -36,6 +36,7 @@ from gql_app.migrations import upgrade_to_head
 from gql_app.security.passwords import configure_hashing_queue
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import users as users_service
+from gql_app.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _migrate(settings, engine)
         await _ensure_first_superuser(app, settings)
         _freeze_startup_objects()
+        watchdog = Watchdog(stall_seconds=settings.worker_watchdog_seconds)
+        if settings.worker_watchdog_seconds:
+            watchdog.start()
         yield
+        watchdog.stop()
         await engine.dispose()
         await app.state.rate_limiter.aclose()
         await app.state.persisted_queries.storage.aclose()

@@ -29,6 +29,9 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 # now and then. The budget itself is tested with small values (test_check_budget.py,
 # test_documents.py); every app the suite builds, or starts, gets this one.
 os.environ.setdefault("GRAPHQL_CHECK_BUDGET_MS", "5000")
+# pytest's event loops stop between tests, which a watchdog would take for a stuck worker
+# and end the test run. It is tested in tests/test_watchdog.py and tests/faults/.
+os.environ.setdefault("WORKER_WATCHDOG_SECONDS", "0")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`gql-app serve`: the API under uvicorn."""
+"""`gql-app serve`: the API under uvicorn, supervised and bounded (gql_app/server)."""
 
 import argparse
 
@@ -11,21 +11,12 @@ from gql_app.config import get_settings
 def _serve(args: argparse.Namespace) -> int:
     if args.reload and args.workers > 1:
         raise CliError("--reload runs a single process; leave out --workers", exit_code=USAGE)
+    settings = get_settings()
     # Fail here in one line rather than in every worker with a traceback.
-    checked_database_url(get_settings())
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
+    checked_database_url(settings)
+    from gql_app import server  # noqa: PLC0415 - only this command needs the server
 
-    uvicorn.run(
-        "gql_app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        reload=args.reload,
-        # The app logs each request itself, with its id and outcome, in the configured
-        # format; uvicorn's plain-text access line would only repeat it.
-        access_log=False,
-    )
+    server.serve(settings, host=args.host, port=args.port, workers=args.workers, reload=args.reload)
     return 0
 
 

@@ -2,9 +2,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from uvicorn import Config
 
+from gql_app import server
 from gql_app.cli import main
+from gql_app.config import Settings
 from tests.cli.output import one_line_error
 
 
@@ -13,25 +15,17 @@ class TestServe:
     def served(self, database: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls: list[dict[str, Any]] = []
         monkeypatch.setattr(
-            uvicorn, "run", lambda app, **options: calls.append(options | {"app": app})
+            server, "serve", lambda settings, **options: calls.append(options | {"s": settings})
         )
         return calls
 
     def test_defaults(self, served: list[dict[str, Any]]) -> None:
         assert main(["serve"]) == 0
 
-        assert served == [
-            {
-                "app": "gql_app.main:create_app",
-                "factory": True,
-                "host": "127.0.0.1",
-                "port": 8000,
-                "workers": 1,
-                "reload": False,
-                # The app's own request log replaces uvicorn's access line.
-                "access_log": False,
-            }
+        assert [{k: v for k, v in call.items() if k != "s"} for call in served] == [
+            {"host": "127.0.0.1", "port": 8000, "workers": 1, "reload": False}
         ]
+        assert isinstance(served[0]["s"], Settings)
 
     def test_options(self, served: list[dict[str, Any]]) -> None:
         assert main(["serve", "--host", "0.0.0.0", "--port", "9000", "--workers", "4"]) == 0  # noqa: S104
@@ -89,3 +83,42 @@ class TestServe:
         assert caught.value.code == 2
         assert capsys.readouterr().err.endswith(f"error: {message}\n")
         assert served == []
+
+
+class TestTheServer:
+    """What `gql-app serve` starts: uvicorn with the guarded protocol, under a supervisor."""
+
+    @pytest.fixture
+    def started(self, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Config]]:
+        runs: list[tuple[str, Config]] = []
+
+        class Recording:
+            def __init__(self, config: Config, **_: object) -> None:
+                self.config = config
+
+            def run(self) -> None:
+                runs.append((type(self).__name__, self.config))
+
+        monkeypatch.setattr(server, "Multiprocess", type("Multiprocess", (Recording,), {}))
+        monkeypatch.setattr(server, "ChangeReload", type("ChangeReload", (Recording,), {}))
+        monkeypatch.setattr(Config, "bind_socket", lambda self: None)
+        return runs
+
+    def test_one_worker_too_runs_under_the_supervisor(
+        self, started: list[tuple[str, Config]], settings: Settings
+    ) -> None:
+        server.serve(settings, host="127.0.0.1", port=8000)
+
+        ((supervisor, config),) = started
+        assert supervisor == "Multiprocess"
+        assert (config.app, config.factory, config.workers) == (server.APPLICATION, True, 1)
+        assert config.http == server.PROTOCOL
+        assert config.timeout_keep_alive == settings.server_keep_alive_seconds
+        assert config.access_log is False
+
+    def test_reload_runs_under_the_reloader(
+        self, started: list[tuple[str, Config]], settings: Settings
+    ) -> None:
+        server.serve(settings, host="127.0.0.1", port=8000, reload=True)
+
+        assert [supervisor for supervisor, _ in started] == ["ChangeReload"]

@@ -7,11 +7,12 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-dev run test lint typecheck schema schema-check lock bench clean
+.PHONY: help install install-dev run test faults lint typecheck schema schema-check lock bench clean
 
 help:
 	@echo "make run     install pinned dependencies, migrate and serve on http://$(HOST):$(PORT)/graphql"
 	@echo "make test    install pinned dev dependencies; run ruff, mypy and the whole test suite"
+	@echo "make faults  stop, freeze and overload servers of its own under the running app"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make lock    re-resolve requirements/*.txt from pyproject.toml"
 	@echo "make bench   run the benchmark suite (needs wrk; see BENCHMARKS.md)"
@@ -46,7 +47,11 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -n auto --cov --cov-report=term
+	$(BIN)/pytest -n auto -m "not faults" --cov --cov-report=term
+
+# PostgreSQL and Redis of the tests' own, stopped and frozen under load (tests/faults/).
+faults: install-dev
+	$(BIN)/pytest -m faults
 
 schema: install
 	$(BIN)/gql-app export-schema

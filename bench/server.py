@@ -29,7 +29,7 @@ class RunningServer:
                 fields = status.read_text().rpartition(")")[2].split()
             except OSError:
                 continue
-            if int(fields[1]) == self.pid:
+            if int(fields[1]) == self.pid and _is_worker(status.parent / "cmdline"):
                 children.append(int(status.parent.name))
         return sorted(children)
 
@@ -37,6 +37,14 @@ class RunningServer:
         """The largest high-water resident set (VmHWM) of the workers, read from /proc."""
         peaks = [_peak_rss_bytes(pid) for pid in self.worker_pids() or [self.pid]]
         return max(peaks)
+
+
+def _is_worker(cmdline: Path) -> bool:
+    # Workers are spawned by multiprocessing; the supervisor's other child tracks resources.
+    try:
+        return b"spawn_main" in cmdline.read_bytes()
+    except OSError:
+        return False
 
 
 def _peak_rss_bytes(pid: int) -> int:
@@ -80,10 +88,18 @@ async def _wait_until_up(base_url: str, server: asyncio.subprocess.Process) -> N
 
 @asynccontextmanager
 async def serve(
-    app_factory: str, environment: Mapping[str, str], *, workers: int = 1
+    app_factory: str,
+    environment: Mapping[str, str],
+    *,
+    workers: int = 1,
+    output: Path | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """``workers`` supervised uvicorn workers, no access log, on a free loopback port."""
+    """``workers`` supervised uvicorn workers, no access log, on a free loopback port.
+
+    ``output``: a file for what the server writes (its logs), instead of this process's.
+    """
     port = free_port()
+    log = output.open("ab") if output is not None else None
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -96,6 +112,8 @@ async def serve(
         "--workers",
         str(workers),
         env={"LOG_LEVEL": "WARNING", **os.environ, **environment},
+        stdout=log,
+        stderr=log,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -105,3 +123,5 @@ async def serve(
         if server.returncode is None:
             server.terminate()
         await server.wait()
+        if log is not None:
+            log.close()

@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     server_max_connections: int = Field(default=512, ge=1)
     # A worker whose event loop stops turning this long exits, and is replaced; 0 turns it off.
     worker_watchdog_seconds: float = Field(default=10.0, ge=0)
-    # A request still running after this is answered SERVICE_UNAVAILABLE (REQUEST_TIMEOUT).
+    # A request still running after this is answered SERVICE_UNAVAILABLE (DEADLINE_EXCEEDED).
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     # Password checks waiting for a hashing thread, per process; beyond, sign-ins are
     # answered SERVICE_UNAVAILABLE at once instead of waiting for seconds.

@@ -1,5 +1,6 @@
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -154,8 +155,8 @@ async def release_connection(session: AsyncSession) -> None:
     requests empty the pool for everyone. What was loaded stays usable; the next statement
     begins a new, short transaction.
     """
-    pending = session.new or session.dirty or session.deleted
-    assert not pending, "a read-only transaction: nothing may be pending"
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read-only transaction was expected: nothing may be pending")
     await session.commit()
 
 
@@ -176,8 +177,37 @@ async def get_session_factory(connection: HTTPConnection) -> SessionFactory:
     return session_factory
 
 
+@asynccontextmanager
+async def open_session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session that ends quietly when its connection died under it.
+
+    Closing rolls back what is left of the transaction; on a connection the server cut or
+    that broke mid-statement, that rollback fails too. The connection is then discarded
+    rather than returned to the pool, and the request, already answered, is not failed
+    again for it.
+    """
+    session = session_factory()
+    try:
+        yield session
+    finally:
+        try:
+            await session.close()
+        except (exc.DBAPIError, OSError):
+            with suppress(Exception):
+                await session.invalidate()
+
+
+async def discard_changes(session: AsyncSession) -> None:
+    """Roll back; on a connection that is gone (its transaction went with it), discard it."""
+    try:
+        await session.rollback()
+    except (exc.DBAPIError, OSError):
+        with suppress(Exception):
+            await session.invalidate()
+
+
 async def get_session(
     session_factory: Annotated[SessionFactory, Depends(get_session_factory)],
 ) -> AsyncIterator[AsyncSession]:
-    async with session_factory() as session:
+    async with open_session(session_factory) as session:
         yield session

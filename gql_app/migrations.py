@@ -1,5 +1,9 @@
 """Running Alembic from the application and the CLI, on the app's own engine."""
 
+import asyncio
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic.config import Config
@@ -26,7 +30,7 @@ MIGRATION_LOCK_ID = 0x6471_6C61_7070  # "gqlapp"
 
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
+    async with _sqlite_file_lock(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Several workers start at once: one migrates, the others wait, then find
             # nothing left to do. The lock ends with this transaction.
@@ -39,3 +43,27 @@ async def upgrade_to_head(engine: AsyncEngine) -> None:
 def _upgrade_on(connection: Connection, config: Config) -> None:
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+@asynccontextmanager
+async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Workers starting together on one SQLite file migrate one after the other.
+
+    SQLite has no advisory locks; a lock on a file beside the database does the same job.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    try:
+        lock = Path(f"{database}.migration-lock").open("a")  # noqa: ASYNC230, SIM115 - at start
+    except OSError:
+        # Nowhere to put the lock: SQLite, opening the database there, will say why.
+        yield
+        return
+    with lock:
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

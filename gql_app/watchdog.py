@@ -6,9 +6,14 @@ SIGTERM, while its supervisor sees a live process. The loop beats several times 
 limit; a thread watches the beats, and when none came for ``stall_seconds`` it logs where the
 loop is stuck and ends the process. uvicorn's supervisor (``gql-app serve`` always runs one)
 replaces it.
+
+A thread of Python cannot run while the loop holds the interpreter in one long C call; for
+that, faulthandler's own timer (which needs no interpreter) dumps every thread's stack and ends
+the process a little later, unless a beat has re-armed it first.
 """
 
 import asyncio
+import faulthandler
 import logging
 import os
 import sys
@@ -45,11 +50,18 @@ class Watchdog:
         self._stopped.set()
         if self._beat_handle is not None:
             self._beat_handle.cancel()
+            faulthandler.cancel_dump_traceback_later()
         if self._thread is not None:
             self._thread.join()
 
+    @property
+    def backstop_seconds(self) -> float:
+        """When faulthandler ends a process the watching thread could not (twice the limit)."""
+        return 2 * self.stall_seconds + 1
+
     def _beat(self) -> None:
         self._last_beat = time.monotonic()
+        faulthandler.dump_traceback_later(self.backstop_seconds, exit=True)
         self._beat_handle = self._loop.call_later(self._beat_seconds, self._beat)
 
     def _watch(self) -> None:

@@ -4,14 +4,16 @@ import pytest
 from sqlalchemy import exc, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gql_app.availability import Availability, Dependency
+from gql_app.availability import SETTLE_SECONDS, Availability, Dependency
 from gql_app.config import Settings
 from gql_app.db import (
     SessionFactory,
     create_engine,
     create_migration_engine,
     database_unreachable,
+    discard_changes,
     engine_options,
+    open_session,
     release_connection,
     watch_availability,
 )
@@ -121,9 +123,11 @@ class TestDatabaseUnreachable:
 class TestWatchAvailability:
     async def test_a_connection_handed_out_ends_an_outage(self, app_log: LogRecords) -> None:
         engine = create_engine("sqlite+aiosqlite:///:memory:")
-        availability = Availability()
+        now = [1000.0]
+        availability = Availability(clock=lambda: now[0])
         watch_availability(engine, availability)
         availability.failed(Dependency.DATABASE, ConnectionRefusedError(111, "refused"))
+        now[0] += SETTLE_SECONDS
 
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -158,5 +162,59 @@ class TestReleaseConnection:
     ) -> None:
         db_session.add(User(email="pending@example.com", password_hash="x"))
 
-        with pytest.raises(AssertionError, match="nothing may be pending"):
+        with pytest.raises(RuntimeError, match="nothing may be pending"):
             await release_connection(db_session)
+
+
+class TestSessionsOnDeadConnections:
+    @staticmethod
+    def failing(calls: list[str], name: str, error: BaseException) -> object:
+        async def fail() -> None:
+            calls.append(name)
+            raise error
+
+        return fail
+
+    @staticmethod
+    def recording(calls: list[str], name: str) -> object:
+        async def record() -> None:
+            calls.append(name)
+
+        return record
+
+    async def test_a_close_that_fails_on_a_dead_connection_discards_it_quietly(
+        self, async_test_db: tuple[AsyncEngine, SessionFactory], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _, session_factory = async_test_db
+        calls: list[str] = []
+        lost = exc.InternalError("ROLLBACK", None, Exception("another operation in progress"))
+
+        async with open_session(session_factory) as session:
+            monkeypatch.setattr(session, "close", self.failing(calls, "close", lost))
+            monkeypatch.setattr(session, "invalidate", self.recording(calls, "invalidate"))
+
+        assert calls == ["close", "invalidate"]
+
+    async def test_a_close_that_fails_otherwise_is_not_hidden(
+        self, async_test_db: tuple[AsyncEngine, SessionFactory], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _, session_factory = async_test_db
+
+        with pytest.raises(RuntimeError, match="a bug"):
+            async with open_session(session_factory) as session:
+                monkeypatch.setattr(
+                    session, "close", self.failing([], "close", RuntimeError("a bug"))
+                )
+
+    async def test_a_rollback_on_a_dead_connection_discards_it(
+        self, db_session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls: list[str] = []
+        monkeypatch.setattr(
+            db_session, "rollback", self.failing(calls, "rollback", ConnectionResetError())
+        )
+        monkeypatch.setattr(db_session, "invalidate", self.recording(calls, "invalidate"))
+
+        await discard_changes(db_session)
+
+        assert calls == ["rollback", "invalidate"]

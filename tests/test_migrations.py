@@ -9,6 +9,7 @@ import asyncio
 import logging.config
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,3 +222,17 @@ async def test_workers_starting_together_on_postgresql_migrate_once_without_fail
             await engine.dispose()
 
     assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def test_workers_starting_together_on_one_sqlite_file_migrate_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    engines = [create_engine(url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade_to_head(engine) for engine in engines))
+        async with engines[0].connect() as connection:
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    assert {"users", "auth_sessions", "alembic_version"} <= set(tables)

@@ -26,8 +26,12 @@ CHECKING_MODULES = ("graphql.", "strawberry.", "gql_app.api.document")
 _RETRY_SECONDS = 0.001
 
 
-class CheckBudgetExceededError(Exception):
-    """The work ran past its budget and was stopped where it stood."""
+class CheckBudgetExceededError(BaseException):
+    """The work ran past its budget and was stopped where it stood.
+
+    A BaseException, as KeyboardInterrupt is: code under the budget (graphql-core's literal
+    coercion, for one) catches Exception and would turn it into a wrong answer.
+    """
 
 
 class _Alarm:
@@ -36,16 +40,15 @@ class _Alarm:
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    # A signal that arrives after the work ended (already pending, or from elsewhere)
-    # is ignored; an armed one interrupts the work once.
+    # A signal that arrives after the work ended (already pending, or from elsewhere) is
+    # ignored. An armed one stays armed until the block ends, and fires again soon: should
+    # anything swallow the interruption, the next one stops the work all the same.
     if not _Alarm.armed:
         return
+    signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
     module = frame.f_globals.get("__name__", "") if frame is not None else ""
-    if not module.startswith(_Alarm.interruptible):
-        signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
-        return
-    _Alarm.armed = False
-    raise CheckBudgetExceededError
+    if module.startswith(_Alarm.interruptible):
+        raise CheckBudgetExceededError
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated
 
@@ -12,7 +12,14 @@ from strawberry.fastapi import BaseContext
 from gql_app.api.jobs import BackgroundJobs
 from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS, Availability, Dependency
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, database_unreachable, get_session, get_session_factory
+from gql_app.db import (
+    SessionFactory,
+    database_unreachable,
+    discard_changes,
+    get_session,
+    get_session_factory,
+    release_connection,
+)
 from gql_app.email.service import EmailService
 from gql_app.errors import AuthenticationError, ServiceUnavailableError, Unavailable
 from gql_app.security.rate_limit import RateLimiter
@@ -50,27 +57,33 @@ class Context(BaseContext):
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
-        """The request's session, for one field at a time; the edge where outages are typed."""
+        """The request's session, for one field at a time; the edge where outages are typed.
+
+        A block is one short unit of work: when it ends, so does what it left open (services
+        commit their writes; what is left is a read), and the connection goes back to the
+        pool at once rather than when the response has been built and sent.
+        """
         async with self._session_lock:
             try:
                 yield self._session
+                if self._session.in_transaction():
+                    await release_connection(self._session)
+            except asyncio.CancelledError:
+                # The request's deadline passed: no waiting for a rollback (on a frozen
+                # server it would wait out the command timeout); the connection is dropped,
+                # and its transaction with it.
+                with suppress(Exception):
+                    await self._session.invalidate()
+                raise
             except BaseException as error:
                 # A field that failed must not leave half its writes for the next field's
                 # commit (several mutations in one document share this session).
-                await self._discard_writes()
+                await discard_changes(self._session)
                 if isinstance(error, Exception) and database_unreachable(error):
                     self.availability.failed(Dependency.DATABASE, error)
                     raise ServiceUnavailableError(
                         Unavailable.DATABASE, retry_after=OUTAGE_RETRY_AFTER_SECONDS
                     ) from error
-                raise
-
-    async def _discard_writes(self) -> None:
-        try:
-            await self._session.rollback()
-        except Exception as error:
-            # A connection that is gone took its transaction with it: nothing to undo.
-            if not database_unreachable(error):
                 raise
 
     @property

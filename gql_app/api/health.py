@@ -6,7 +6,8 @@ each dependency within a bound, so that a frozen one answers 503 rather than not
 """
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Coroutine
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -19,12 +20,24 @@ from gql_app.db import database_answers
 READINESS_TIMEOUT_SECONDS = 1.5
 
 
-async def _bounded(check: Awaitable[bool]) -> bool:
-    try:
-        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            return await check
-    except TimeoutError:
-        return False
+async def _bounded(check: Coroutine[Any, Any, bool]) -> bool:
+    """The check's answer, or False once the bound has passed.
+
+    Not awaited past the bound: cancelling a database check can itself wait on the frozen
+    server (the driver asks it to cancel the statement), so the check ends on its own.
+    """
+    task = asyncio.ensure_future(check)
+    done, _ = await asyncio.wait({task}, timeout=READINESS_TIMEOUT_SECONDS)
+    if task in done:
+        return not task.cancelled() and task.exception() is None and task.result()
+    task.add_done_callback(_discard_outcome)
+    task.cancel()
+    return False
+
+
+def _discard_outcome(task: "asyncio.Future[bool]") -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not report it as never retrieved
 
 
 def add_health_routes(app: FastAPI, *, redis: QueryStorage | None) -> None:

@@ -5,7 +5,7 @@ from starlette.background import BackgroundTasks
 
 from gql_app.availability import Availability, Dependency
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, database_unreachable
+from gql_app.db import SessionFactory, database_unreachable, open_session
 from gql_app.email.service import EmailService
 from gql_app.errors import EmailDeliveryError
 from gql_app.services.jobs import Job, JobContext
@@ -37,7 +37,7 @@ class BackgroundJobs:
     async def _run(self, job: Job, kwargs: dict[str, Any]) -> None:
         name = getattr(job, "__name__", repr(job))
         try:
-            async with self._session_factory() as session:
+            async with open_session(self._session_factory) as session:
                 await job(
                     JobContext(session=session, settings=self._settings, email=self._email),
                     **kwargs,

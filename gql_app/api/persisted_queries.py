@@ -19,7 +19,7 @@ from strawberry.http import GraphQLRequestData
 from gql_app.api.error_codes import ErrorCode
 from gql_app.availability import Availability, Dependency
 from gql_app.config import Settings
-from gql_app.security.rate_limit import redis_connection_pool
+from gql_app.redis_pool import redis_connection_pool
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ class PersistedQueryError(Exception):
 
 
 class QueryStorage(Protocol):
+    # The dependency whose outages the store reports, if it has one.
+    dependency: Dependency | None
+
     async def get(self, sha256: str) -> str | None: ...
 
     async def put(self, sha256: str, query: str) -> None: ...
@@ -49,6 +52,8 @@ class QueryStorage(Protocol):
 
 class MemoryQueryStorage:
     """The most recently used documents of this process."""
+
+    dependency: Dependency | None = None
 
     def __init__(self, *, maxsize: int) -> None:
         self._maxsize = maxsize
@@ -75,6 +80,8 @@ class MemoryQueryStorage:
 
 class RedisQueryStorage:
     """Documents shared by every worker, each kept for a while after its last use."""
+
+    dependency: Dependency | None = Dependency.REDIS
 
     def __init__(self, *, settings: Settings) -> None:
         import coredis  # noqa: PLC0415 - the pool's module is loaded already; this is cheap
@@ -168,14 +175,14 @@ class PersistedQueryStore:
         self._storage_answered()
 
     def _storage_failed(self, error: Exception) -> None:
-        if isinstance(self.storage, RedisQueryStorage):
-            self._availability.failed(Dependency.REDIS, error)
+        if self.storage.dependency is not None:
+            self._availability.failed(self.storage.dependency, error)
         else:
             logger.warning("Persisted query storage failed", exc_info=True)
 
     def _storage_answered(self) -> None:
-        if isinstance(self.storage, RedisQueryStorage):
-            self._availability.answered(Dependency.REDIS)
+        if self.storage.dependency is not None:
+            self._availability.answered(self.storage.dependency)
 
 
 def _requested_hash(persisted: object) -> str:

@@ -268,7 +268,7 @@ def _timed_out(seconds: float, response_type: str) -> Response:
     body = request_error(
         503,
         f"The request did not complete within {seconds:g} s; try again shortly",
-        reason=ErrorReason.REQUEST_TIMEOUT,
+        reason=ErrorReason.DEADLINE_EXCEEDED,
         retryAfter=OUTAGE_RETRY_AFTER_SECONDS,
     )
     if response_type == GRAPHQL_RESPONSE_JSON:

@@ -50,9 +50,10 @@ async def use_all_for_user(
     user_id: uuid.UUID,
     purpose: ActionTokenPurpose,
     now: datetime,
-    keep_id: uuid.UUID | None = None,
+    created_before: datetime | None = None,
 ) -> None:
-    """Spend every outstanding token of this purpose (but ``keep_id``): only the newest counts."""
+    """Spend every outstanding token of this purpose (made before ``created_before``, if
+    given): only the newest counts."""
     statement = (
         update(ActionToken)
         .where(
@@ -63,6 +64,6 @@ async def use_all_for_user(
         .values(used_at=now)
         .execution_options(synchronize_session="fetch")
     )
-    if keep_id is not None:
-        statement = statement.where(ActionToken.id != keep_id)
+    if created_before is not None:
+        statement = statement.where(ActionToken.created_at < created_before)
     await session.execute(statement)

@@ -21,6 +21,7 @@ from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
+from gql_app.config import Settings
 from gql_app.errors import ServiceUnavailableError, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,6 @@ def _lower_priority() -> None:
 
 # A refused check may be retried as soon as one hash has run through.
 BUSY_RETRY_AFTER_SECONDS = 1
-DEFAULT_QUEUE_SIZE = 32
 
 
 class HashingQueue:
@@ -119,7 +119,10 @@ class HashingQueue:
 
 
 # One queue per process: the threads are the process's, and so is the bound on waiting.
-hashing = HashingQueue(threads=HASHING_THREADS, queue_size=DEFAULT_QUEUE_SIZE)
+hashing = HashingQueue(
+    threads=HASHING_THREADS,
+    queue_size=Settings.model_fields["password_hashing_queue_size"].default,
+)
 
 
 def configure_hashing_queue(*, queue_size: int) -> None:

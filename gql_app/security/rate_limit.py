@@ -28,6 +28,7 @@ from limits.errors import StorageError
 from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS, Availability, Dependency
 from gql_app.config import Settings
 from gql_app.errors import RateLimitedError, ServiceUnavailableError, Unavailable
+from gql_app.redis_pool import redis_connection_pool
 
 if TYPE_CHECKING:
     import coredis
@@ -76,24 +77,6 @@ class Limits:
                 "verify-email-ip", settings.email_verifications_per_ip
             ),
         )
-
-
-def redis_connection_pool(
-    settings: Settings, *, decode_responses: bool = False
-) -> "coredis.ConnectionPool":
-    """A pool whose every connect and command is bounded by the Redis timeouts."""
-    assert settings.redis_url is not None, "only with REDIS_URL"
-    # Imported here: the Redis client costs each worker about 12 MB, for nothing when
-    # counters and persisted queries are kept in memory.
-    import coredis  # noqa: PLC0415
-
-    # The pool is ours, so that closing the application closes its connections.
-    return coredis.ConnectionPool.from_url(
-        settings.redis_url,
-        decode_responses=decode_responses,
-        connect_timeout=settings.redis_connect_timeout_seconds,
-        stream_timeout=settings.redis_timeout_seconds,
-    )
 
 
 def email_key(email: str) -> str:

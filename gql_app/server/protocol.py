@@ -15,6 +15,8 @@ The limits come from the settings (SERVER_* in the README), read once per proces
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -28,6 +30,38 @@ logger = logging.getLogger(__name__)
 
 # What the request line and each header add besides their text: ": " and CRLFs.
 _HEADER_OVERHEAD = 4
+
+
+class RefusalLog:
+    """Refusals, logged as they begin and then as a count a minute, not a line each: a flood
+    of slow or oversized requests must not become a flood of log lines."""
+
+    INTERVAL_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._counts: Counter[int] = Counter()
+        self._since: float | None = None
+
+    def note(self, status: int, message: str) -> None:
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+            logger.warning("Refused a request (%d): %s", status, message, extra={"status": status})
+            return
+        self._counts[status] += 1
+        if now - self._since >= self.INTERVAL_SECONDS:
+            summary = ", ".join(f"{count} x {code}" for code, count in sorted(self._counts.items()))
+            logger.warning(
+                "Refused %d more requests in %.0f s (%s)",
+                self._counts.total(),
+                now - self._since,
+                summary,
+            )
+            self._counts.clear()
+            self._since = now
+
+
+refusals = RefusalLog()
 
 
 class _HeadersRefusedError(Exception):
@@ -75,6 +109,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        # Bytes of a chunk that began inside a request's headers are headers (or what follows
+        # them); a chunk that begins a request may still end the one before.
+        within_headers = self._reading_headers
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -91,12 +128,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(message)
             self.send_400_response(message)
             return
-        if self._reading_headers:
+        if self._reading_headers and within_headers:
             # Headers still incomplete: the parser holds what came so far, so bound it
             # here too, or one endless header would be buffered whole.
             self._received_in_headers += len(data)
             if self._received_in_headers > self.max_header_bytes:
                 self._refuse(431, f"Request headers exceed {self.max_header_bytes} bytes")
+        elif self._idle() and self._header_timer is None and self.timeout_keep_alive_task is None:
+            # Bytes that began no request (a stray CRLF) stopped the keep-alive clock; the
+            # connection must not stay open for them.
+            self._arm_header_timer()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -136,24 +177,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._header_timer.cancel()
             self._header_timer = None
 
+    def _idle(self) -> bool:
+        """No request is being read or answered on this connection."""
+        return not self._reading_headers and (self.cycle is None or self.cycle.response_complete)
+
     def _headers_too_slow(self) -> None:
         self._header_timer = None
         if self.transport.is_closing():
             return
         if self._reading_headers or self.cycle is None:
             self._refuse(408, f"Request headers not received within {self.header_timeout:g} s")
+        elif self._idle():
+            self.transport.close()  # kept alive, then sent nothing that makes a request
 
     def _refuse(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         """Answer with the status and a typed body, then close: nothing reaches the app."""
         self._disarm_header_timer()
         if self.transport.is_closing():
             return
-        logger.info(
-            "Refused a request from %s: %s",
-            self.client[0] if self.client else "?",
-            message,
-            extra={"status": status},
-        )
+        refusals.note(status, message)
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A request before this one (pipelined) is still being answered: no answer may
+            # cut into it. Read no more, and close once it is sent.
+            self.cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
         body = request_error_bytes(status, message)
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:

@@ -14,7 +14,7 @@ from gql_app.errors import (
     FieldError,
     InputValidationError,
 )
-from gql_app.models import ActionTokenPurpose, User
+from gql_app.models import ActionToken, ActionTokenPurpose, User
 from gql_app.models.base import utc_now
 from gql_app.security.password_policy import assess_password
 from gql_app.security.passwords import hash_password, verify_password
@@ -200,15 +200,15 @@ async def reset_password(*, session: AsyncSession, reset: PasswordReset) -> None
     action_token = await action_tokens.find_usable(
         session=session, token=reset.token, purpose=RESET
     )
-    user = await users_crud.get_by_id(session=session, user_id=action_token.user_id)
-    if user is None or not user.is_active or user.email != action_token.email:
-        raise InputValidationError.single("token", action_tokens.INVALID_ACTION_TOKEN)
+    user = await _reset_target(session=session, action_token=action_token, lock=False)
     await release_connection(session)
     password_hash = await new_password_hash(
         reset.new_password, user_email=user.email, field="new_password", full_name=user.full_name
     )
-    # Spent only now, in the short transaction that writes: of two resets racing with one
-    # link, one spends it and the other is refused.
+    # The short transaction that writes: the account as it is now (it may have been
+    # deactivated, renamed or deleted while the password was hashed), and the link spent only
+    # now, so that of two resets racing with one link one spends it and the other is refused.
+    user = await _reset_target(session=session, action_token=action_token, lock=True)
     await action_tokens.spend(session=session, action_token=action_token)
     await users_crud.update(
         session=session,
@@ -218,3 +218,14 @@ async def reset_password(*, session: AsyncSession, reset: PasswordReset) -> None
     )
     await end_password_credentials(session=session, user=user)
     await session.commit()
+
+
+async def _reset_target(*, session: AsyncSession, action_token: ActionToken, lock: bool) -> User:
+    """The account a reset link was sent for, if it still may use it."""
+    if lock:
+        user = await users_crud.get_for_update(session=session, user_id=action_token.user_id)
+    else:
+        user = await users_crud.get_by_id(session=session, user_id=action_token.user_id)
+    if user is None or not user.is_active or user.email != action_token.email:
+        raise InputValidationError.single("token", action_tokens.INVALID_ACTION_TOKEN)
+    return user

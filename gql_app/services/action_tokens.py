@@ -39,15 +39,23 @@ async def deliver(
             expires_at=utc_now() + timedelta(seconds=lifetime_seconds),
         ),
     )
+    # Stored before the mail server is talked to, so no connection waits on it.
     await session.commit()
     try:
         await send(token)
     except EmailDeliveryError:
         await action_tokens_crud.spend(session=session, action_token=issued, now=utc_now())
+        # The unsent token never works; the links sent before it still do.
         await session.commit()
         raise
+    # Only tokens older than this one: of two deliveries in flight, neither spends the other's
+    # newer link, and the newest stands.
     await action_tokens_crud.use_all_for_user(
-        session=session, user_id=user.id, purpose=purpose, now=utc_now(), keep_id=issued.id
+        session=session,
+        user_id=user.id,
+        purpose=purpose,
+        now=utc_now(),
+        created_before=issued.created_at,
     )
     await session.commit()
 

@@ -11,6 +11,7 @@ from gql_app.db import release_connection
 from gql_app.errors import (
     ConflictError,
     InputValidationError,
+    NotFoundError,
     PermissionDeniedError,
 )
 from gql_app.models import User
@@ -84,6 +85,10 @@ async def update_user(*, session: AsyncSession, user_id: str, changes: AccountCh
     # Validating may hash a new password: no connection waits on it.
     await release_connection(session)
     values = await _validated_changes(user, changes)
+    # Written to the account as it is now: deleted meanwhile, it is not found.
+    found = await users_crud.get_for_update(session=session, user_id=user.id)
+    if found is None:
+        raise NotFoundError("User not found")
     if "email" in values:
         await ensure_email_free(session=session, email=values["email"])
     loses_power = values.get("is_active") is False or values.get("is_superuser") is False

@@ -73,3 +73,30 @@ def test_work_in_another_thread_is_not_interrupted() -> None:
     thread.join()
 
     assert outcome == ["finished"]
+
+
+def test_an_interruption_swallowed_by_the_work_comes_again() -> None:
+    swallowed: list[str] = []
+
+    def careless_work() -> None:
+        try:
+            spin(30)
+        except BaseException:  # what no checking code should do, but might
+            swallowed.append("once")
+        spin(30)
+
+    with pytest.raises(CheckBudgetExceededError), time_budget(0.05, interruptible=HERE):
+        careless_work()
+
+    assert swallowed == ["once"]
+
+
+def test_code_that_catches_exception_cannot_swallow_it() -> None:
+    def catches_everything_it_should() -> None:
+        try:
+            spin(30)
+        except Exception:  # graphql-core's literal coercion does this
+            pytest.fail("the interruption was taken for an ordinary error")
+
+    with pytest.raises(CheckBudgetExceededError), time_budget(0.05, interruptible=HERE):
+        catches_everything_it_should()

@@ -332,7 +332,7 @@ class TestRequestDeadline:
         assert classic.status_code == 200
         assert classic.json()["data"] is None
         assert extensions(classic.json()) == [
-            {"code": "SERVICE_UNAVAILABLE", "reason": "REQUEST_TIMEOUT", "retryAfter": 5}
+            {"code": "SERVICE_UNAVAILABLE", "reason": "DEADLINE_EXCEEDED", "retryAfter": 5}
         ]
         assert (over_http.status_code, over_http.headers["retry-after"]) == (503, "5")
         assert "data" not in over_http.json()
@@ -390,3 +390,23 @@ class TestTheSessionEdge:
         with pytest.raises(RuntimeError, match="rollback failed"):
             async with context.db():
                 raise PermissionDeniedError
+
+
+class TestReadinessBound:
+    async def test_a_database_that_never_answers_is_unavailable_within_the_bound(
+        self, settings: Settings, silent_server: int
+    ) -> None:
+        app = create_app(settings)
+        await app.state.engine.dispose()
+        app.state.engine = create_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{silent_server}/x")
+        try:
+            async with (
+                asyncio.timeout(10),
+                AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http,
+            ):
+                response = await http.get("/readyz")
+        finally:
+            await app.state.engine.dispose()
+
+        assert response.status_code == 503
+        assert response.json()["checks"] == {"database": "unavailable"}

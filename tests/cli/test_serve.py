@@ -122,3 +122,24 @@ class TestTheServer:
         server.serve(settings, host="127.0.0.1", port=8000, reload=True)
 
         assert [supervisor for supervisor, _ in started] == ["ChangeReload"]
+
+
+def test_the_module_entry_serves_another_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        server, "serve", lambda settings, **options: calls.append(options | {"s": settings})
+    )
+    from gql_app.server import __main__ as entry  # noqa: PLC0415 - the module under test
+
+    monkeypatch.setattr(entry, "serve", server.serve)
+
+    entry.main(["bench.baseline:create_bench_app", "--port", "9100", "--workers", "2"])
+
+    assert [{k: v for k, v in call.items() if k != "s"} for call in calls] == [
+        {
+            "host": "127.0.0.1",
+            "port": 9100,
+            "workers": 2,
+            "app_factory": "bench.baseline:create_bench_app",
+        }
+    ]

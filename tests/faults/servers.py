@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -179,26 +180,32 @@ class PostgresCluster:
 
 
 @contextmanager
-def postgres_cluster(folder: Path) -> Iterator[PostgresCluster]:
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A new cluster in a directory of its own under the system's temporary directory (as
+    root, the postgres account must reach it: pytest's own temporary tree is private)."""
     bindir = postgres_bindir()
     if bindir is None or not (bindir / "initdb").exists():
         _missing("PostgreSQL's server binaries (initdb, postgres), or POSTGRES_BINDIR")
     assert bindir is not None
-    data = folder / "pgdata"
-    data.mkdir()
-    as_user = None
-    if os.geteuid() == 0:
-        as_user = "postgres"
-        account = pwd.getpwnam(as_user)
-        for path in (folder, data):
-            os.chown(path, account.pw_uid, account.pw_gid)
-    cluster = PostgresCluster(bindir=bindir, data=data, port=free_port(), as_user=as_user)
-    cluster.initialise()
-    cluster.start()
+    folder = Path(tempfile.mkdtemp(prefix="gql-app-faults-"))
     try:
-        yield cluster
+        data = folder / "pgdata"
+        data.mkdir()
+        as_user = None
+        if os.geteuid() == 0:
+            as_user = "postgres"
+            account = pwd.getpwnam(as_user)
+            for path in (folder, data):
+                os.chown(path, account.pw_uid, account.pw_gid)
+        cluster = PostgresCluster(bindir=bindir, data=data, port=free_port(), as_user=as_user)
+        cluster.initialise()
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
     finally:
-        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass

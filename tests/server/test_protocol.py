@@ -14,6 +14,7 @@ import pytest_asyncio
 import uvicorn
 
 from gql_app.server import PROTOCOL, protocol
+from tests.conftest import LogRecords
 
 MAX_HEADER_BYTES = 2048
 MAX_HEADERS = 20
@@ -137,6 +138,35 @@ class TestWithinLimits:
         assert loop.time() - started < 30
 
 
+class TestPipelining:
+    async def test_a_request_after_a_large_body_is_not_counted_as_headers(
+        self, served: Served
+    ) -> None:
+        body = b"x" * (4 * MAX_HEADER_BYTES)
+        post = (
+            b"POST /first HTTP/1.1\r\nHost: test\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+
+        answer = await served.exchange(post + request(path=b"/second"), wait=KEEP_ALIVE + 2)
+
+        assert answer.count(b"HTTP/1.1 200 OK") == 2
+        assert served.app.requests == ["/first", "/second"]
+
+    async def test_a_stray_line_after_an_answer_does_not_keep_the_connection_open(
+        self, served: Served
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        answer = await served.exchange(request(), b"\r\n", pause=0.05, wait=30)
+
+        assert status_of(answer) == 200
+        assert loop.time() - started < HEADER_TIMEOUT + KEEP_ALIVE + 2
+
+
 class TestHeaderLimits:
     async def test_headers_over_the_byte_limit_are_431_and_never_reach_the_app(
         self, served: Served
@@ -214,3 +244,22 @@ class TestConnectionCap:
         assert status_of(answer) == 503
         assert b"retry-after: 1" in answer
         assert served.app.requests == []
+
+
+class TestRefusalLog:
+    def test_a_burst_of_refusals_is_one_line_then_a_count(
+        self, monkeypatch: pytest.MonkeyPatch, app_log: LogRecords
+    ) -> None:
+        clock = [1000.0]
+        monkeypatch.setattr(protocol.time, "monotonic", lambda: clock[0])
+        log = protocol.RefusalLog()
+
+        for _ in range(5):
+            log.note(431, "Request headers exceed 32768 bytes")
+        clock[0] += log.INTERVAL_SECONDS
+        log.note(408, "Request headers not received within 5 s")
+
+        assert [record.getMessage() for record in app_log.records] == [
+            "Refused a request (431): Request headers exceed 32768 bytes",
+            "Refused 5 more requests in 60 s (1 x 408, 4 x 431)",
+        ]

@@ -584,6 +584,33 @@ class TestResetPassword:
 
         return mail
 
+    async def test_an_account_deactivated_while_the_password_was_hashed_is_not_reset(
+        self,
+        session_factory: SessionFactory,
+        db_session: AsyncSession,
+        mailed: MailReset,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        user = await create_user(db_session)
+        token = await mailed(user)
+        real_hash = accounts_service.hash_password
+
+        async def hashed_while_deactivated(password: str) -> str:
+            async with session_factory() as admin:
+                target = await admin.get(User, user.id)
+                assert target is not None
+                target.is_active = False
+                await admin.commit()
+            return await real_hash(password)
+
+        monkeypatch.setattr(accounts_service, "hash_password", hashed_while_deactivated)
+
+        with pytest.raises(InputValidationError) as caught:
+            await reset(session_factory, token)
+
+        assert [problem.field for problem in caught.value.fields] == ["token"]
+        assert await password_is(session_factory, user.id, USER_PASSWORD)
+
     async def test_sets_the_password_verifies_the_email_and_signs_out_everywhere(
         self,
         session_factory: SessionFactory,

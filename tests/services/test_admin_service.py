@@ -131,6 +131,31 @@ class TestCreateUser:
 
 
 class TestUpdateUser:
+    async def test_an_account_deleted_while_its_password_was_hashed_is_not_found(
+        self,
+        request_session: AsyncSession,
+        session_factory: SessionFactory,
+        db_session: AsyncSession,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        user = await create_user(db_session)
+        real_hash = admin_service.hash_password
+
+        async def hashed_while_deleted(password: str) -> str:
+            async with session_factory() as other:
+                await other.delete(await other.get(User, user.id))
+                await other.commit()
+            return await real_hash(password)
+
+        monkeypatch.setattr(admin_service, "hash_password", hashed_while_deleted)
+
+        with pytest.raises(NotFoundError):
+            await admin_service.update_user(
+                session=request_session,
+                user_id=str(user.id),
+                changes=AccountChanges(password=STRONG_PASSWORD),
+            )
+
     async def test_changes_the_name_and_flags(
         self,
         request_session: AsyncSession,

@@ -553,50 +553,36 @@ class TestLogin:
 
         assert seen == [False]
 
-    async def test_a_password_changed_while_it_was_being_checked_signs_nobody_in(
+    @pytest.mark.parametrize("meanwhile", ["password changed", "account deleted"])
+    async def test_an_account_changed_while_its_password_was_checked_signs_nobody_in(
         self,
         db_session: AsyncSession,
         session_factory: SessionFactory,
         settings: Settings,
         test_user: User,
+        *,
         monkeypatch: pytest.MonkeyPatch,
+        meanwhile: str,
     ) -> None:
-        async def checked_during_a_change(password: str, hashed: str) -> VerifyResult:
+        async def checked_while_another_request_writes(password: str, hashed: str) -> VerifyResult:
             result = await verify_password(password, hashed)
             async with session_factory() as other:
-                changed = await other.get(User, test_user.id)
-                assert changed is not None
-                changed.password_hash = password_hash.hash(STRONG_PASSWORD)
+                account = await other.get(User, test_user.id)
+                assert account is not None
+                if meanwhile == "account deleted":
+                    await other.delete(account)
+                else:
+                    account.password_hash = password_hash.hash(STRONG_PASSWORD)
                 await other.commit()
             return result
 
-        monkeypatch.setattr(auth_service, "verify_password", checked_during_a_change)
+        monkeypatch.setattr(auth_service, "verify_password", checked_while_another_request_writes)
 
         with pytest.raises(InvalidCredentialsError):
             await login(db_session, settings, test_user.email)
 
         async with session_factory() as fresh:
             assert await count_rows(fresh, AuthSession) == 0
-
-    async def test_an_account_deleted_while_its_password_was_checked_signs_nobody_in(
-        self,
-        db_session: AsyncSession,
-        session_factory: SessionFactory,
-        settings: Settings,
-        test_user: User,
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        async def checked_during_a_deletion(password: str, hashed: str) -> VerifyResult:
-            result = await verify_password(password, hashed)
-            async with session_factory() as other:
-                await other.delete(await other.get(User, test_user.id))
-                await other.commit()
-            return result
-
-        monkeypatch.setattr(auth_service, "verify_password", checked_during_a_deletion)
-
-        with pytest.raises(InvalidCredentialsError):
-            await login(db_session, settings, test_user.email)
 
     async def test_short_password_is_checked_not_refused_as_input(
         self, db_session: AsyncSession, settings: Settings, test_user: User

@@ -36,6 +36,7 @@ from gql_app.services.accounts import (
 )
 from gql_app.services.action_tokens import INVALID_ACTION_TOKEN
 from gql_app.services.jobs import JobContext
+from gql_app.services.viewer import Viewer
 from tests.auth_factories import create_action_token, create_auth_session
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.mail import action_token
@@ -294,18 +295,44 @@ class TestSaveUserOrConflict:
         assert (await load_user(session_factory, user.id)).email == user.email
 
 
+async def change_password(
+    session_factory: SessionFactory,
+    user: User,
+    *,
+    new_password: str = NEW_PASSWORD,
+    current_password: str = USER_PASSWORD,
+) -> Viewer:
+    """Change ``user``'s password from a new session of theirs; the viewer that did it."""
+    async with session_factory() as session:
+        viewer = await viewer_for(session, user)
+        await accounts_service.change_password(
+            session=session,
+            viewer=viewer,
+            change=PasswordChange(current_password=current_password, new_password=new_password),
+        )
+    return viewer
+
+
+async def refused_change(
+    session_factory: SessionFactory,
+    user: User,
+    *,
+    new_password: str = NEW_PASSWORD,
+    current_password: str = USER_PASSWORD,
+) -> InputValidationError:
+    with pytest.raises(InputValidationError) as caught:
+        await change_password(
+            session_factory, user, new_password=new_password, current_password=current_password
+        )
+    return caught.value
+
+
 class TestChangePassword:
     async def test_sets_the_new_password_and_signs_out_every_other_session(
         self, session_factory: SessionFactory, db_session: AsyncSession, test_user: User
     ) -> None:
         others = [await create_auth_session(db_session, test_user) for _ in range(2)]
-        async with session_factory() as session:
-            viewer = await viewer_for(session, test_user)
-            await accounts_service.change_password(
-                session=session,
-                viewer=viewer,
-                change=PasswordChange(current_password=USER_PASSWORD, new_password=NEW_PASSWORD),
-            )
+        viewer = await change_password(session_factory, test_user)
 
         assert await password_is(session_factory, test_user.id, NEW_PASSWORD)
         assert not await password_is(session_factory, test_user.id, USER_PASSWORD)
@@ -333,18 +360,10 @@ class TestChangePassword:
             return result
 
         monkeypatch.setattr(accounts_service, "verify_password", checked_while_another_change_lands)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, test_user)
-            with pytest.raises(InputValidationError) as caught:
-                await accounts_service.change_password(
-                    session=session,
-                    viewer=viewer,
-                    change=PasswordChange(
-                        current_password=USER_PASSWORD, new_password=NEW_PASSWORD
-                    ),
-                )
 
-        assert [problem.field for problem in caught.value.fields] == ["current_password"]
+        refused = await refused_change(session_factory, test_user)
+
+        assert field_names(refused) == ["current_password"]
         assert await password_is(session_factory, test_user.id, STRONG_PASSWORD)
         assert not await revoked(session_factory, other.id)
 
@@ -352,13 +371,7 @@ class TestChangePassword:
         self, session_factory: SessionFactory, db_session: AsyncSession, test_user: User
     ) -> None:
         bystander = await create_auth_session(db_session, await create_user(db_session))
-        async with session_factory() as session:
-            viewer = await viewer_for(session, test_user)
-            await accounts_service.change_password(
-                session=session,
-                viewer=viewer,
-                change=PasswordChange(current_password=USER_PASSWORD, new_password=NEW_PASSWORD),
-            )
+        await change_password(session_factory, test_user)
 
         assert not await revoked(session_factory, bystander.id)
 
@@ -366,19 +379,12 @@ class TestChangePassword:
         self, session_factory: SessionFactory, db_session: AsyncSession, test_user: User
     ) -> None:
         other = await create_auth_session(db_session, test_user)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, test_user)
-            with pytest.raises(InputValidationError) as caught:
-                await accounts_service.change_password(
-                    session=session,
-                    viewer=viewer,
-                    change=PasswordChange(
-                        current_password="Not" + USER_PASSWORD, new_password=NEW_PASSWORD
-                    ),
-                )
+        refused = await refused_change(
+            session_factory, test_user, current_password="Not" + USER_PASSWORD
+        )
 
-        assert field_names(caught.value) == ["current_password"]
-        assert caught.value.message == "Current password is incorrect"
+        assert field_names(refused) == ["current_password"]
+        assert refused.message == "Current password is incorrect"
         assert await password_is(session_factory, test_user.id, USER_PASSWORD)
         assert not await revoked(session_factory, other.id)
 
@@ -400,19 +406,10 @@ class TestChangePassword:
         message: str,
     ) -> None:
         other = await create_auth_session(db_session, test_user)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, test_user)
-            with pytest.raises(InputValidationError) as caught:
-                await accounts_service.change_password(
-                    session=session,
-                    viewer=viewer,
-                    change=PasswordChange(
-                        current_password=USER_PASSWORD, new_password=new_password
-                    ),
-                )
+        refused = await refused_change(session_factory, test_user, new_password=new_password)
 
-        assert field_names(caught.value) == ["new_password"]
-        assert message in caught.value.message
+        assert field_names(refused) == ["new_password"]
+        assert message in refused.message
         assert await password_is(session_factory, test_user.id, USER_PASSWORD)
         assert not await revoked(session_factory, other.id)
 
@@ -420,18 +417,9 @@ class TestChangePassword:
         self, session_factory: SessionFactory, db_session: AsyncSession
     ) -> None:
         user = await create_user(db_session, full_name="Zebulon Quarterfield")
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            with pytest.raises(InputValidationError) as caught:
-                await accounts_service.change_password(
-                    session=session,
-                    viewer=viewer,
-                    change=PasswordChange(
-                        current_password=USER_PASSWORD, new_password="ZebulonQuarterfield"
-                    ),
-                )
+        refused = await refused_change(session_factory, user, new_password="ZebulonQuarterfield")
 
-        assert field_names(caught.value) == ["new_password"]
+        assert field_names(refused) == ["new_password"]
 
 
 class TestRequestPasswordReset:

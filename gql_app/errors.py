@@ -1,68 +1,104 @@
-"""Domain errors raised by services; the API layer maps each to a GraphQL error code."""
+"""Domain errors raised by services; the API layer maps each to a GraphQL error code.
+
+Each error carries its reason (gql_app.error_reasons), which a client branches on; the
+message, for people, comes with the reason unless a service has something more precise.
+"""
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
+
+from gql_app.error_reasons import ErrorReason, FieldErrorCode
+
+MESSAGES: dict[ErrorReason, str] = {
+    ErrorReason.TOKEN_MISSING: "Authentication required",
+    ErrorReason.TOKEN_INVALID: "Invalid access token",
+    ErrorReason.TOKEN_EXPIRED: "Access token has expired",
+    ErrorReason.SESSION_ENDED: "Session has ended",
+    ErrorReason.INVALID_CREDENTIALS: "Invalid credentials",
+    ErrorReason.REFRESH_TOKEN_INVALID: "Invalid refresh token",
+    ErrorReason.REFRESH_TOKEN_REUSED: (
+        "Refresh token was already used; the session has been revoked"
+    ),
+    ErrorReason.REFRESH_TOKEN_SUPERSEDED: (
+        "Refresh token was replaced twice already; use the newest one"
+    ),
+    ErrorReason.ACCOUNT_DISABLED: "This account is disabled",
+    ErrorReason.EMAIL_NOT_VERIFIED: "Confirm your email address before signing in",
+    ErrorReason.SUPERUSER_REQUIRED: "Superuser privileges required",
+    ErrorReason.CANNOT_DELETE_OWN_ACCOUNT: "You cannot delete your own account",
+    ErrorReason.EMAIL_TAKEN: "An account with this email already exists",
+    ErrorReason.LAST_SUPERUSER: "The last active superuser must stay an active superuser",
+    ErrorReason.USER_NOT_FOUND: "User not found",
+    ErrorReason.SESSION_NOT_FOUND: "Session not found",
+    ErrorReason.BAD_USER_INPUT: "Invalid input",
+    ErrorReason.RATE_LIMITED: "Too many attempts; try again later",
+    ErrorReason.LOGIN_LOCKED: "Too many failed sign-ins for this address; try again later",
+    ErrorReason.EMAIL_DELIVERY_FAILED: "The email could not be sent; try again later",
+}
 
 
 class DomainError(Exception):
-    default_message = "Request failed"
+    default_reason: ClassVar[ErrorReason]
 
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
+    def __init__(self, reason: ErrorReason | None = None, *, message: str | None = None) -> None:
+        self.reason = reason or self.default_reason
+        self.message = message or MESSAGES[self.reason]
         super().__init__(self.message)
 
 
 class AuthenticationError(DomainError):
-    default_message = "Authentication required"
+    default_reason = ErrorReason.TOKEN_MISSING
 
 
 class InvalidCredentialsError(AuthenticationError):
-    default_message = "Invalid credentials"
+    default_reason = ErrorReason.INVALID_CREDENTIALS
 
 
 class PermissionDeniedError(DomainError):
-    default_message = "You are not allowed to do this"
+    default_reason = ErrorReason.SUPERUSER_REQUIRED
 
 
 class NotFoundError(DomainError):
-    default_message = "Not found"
+    default_reason = ErrorReason.USER_NOT_FOUND
 
 
 class ConflictError(DomainError):
-    default_message = "Conflict"
+    default_reason = ErrorReason.EMAIL_TAKEN
 
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
     field: str
+    code: FieldErrorCode
     message: str
 
 
 class InputValidationError(DomainError):
-    default_message = "Invalid input"
+    default_reason = ErrorReason.BAD_USER_INPUT
 
     def __init__(self, fields: list[FieldError], message: str | None = None) -> None:
         if not fields:
             raise ValueError("an input validation error names at least one field")
         self.fields = fields
-        super().__init__(message or fields[0].message)
+        super().__init__(message=message or fields[0].message)
 
     @classmethod
-    def single(cls, field: str, message: str) -> "InputValidationError":
-        return cls([FieldError(field=field, message=message)])
+    def single(cls, field: str, code: FieldErrorCode, message: str) -> "InputValidationError":
+        return cls([FieldError(field=field, code=code, message=message)])
 
 
 class EmailDeliveryError(DomainError):
-    default_message = "The email could not be sent; try again later"
+    default_reason = ErrorReason.EMAIL_DELIVERY_FAILED
 
 
 class RateLimitedError(DomainError):
-    default_message = "Too many attempts; try again later"
+    default_reason = ErrorReason.RATE_LIMITED
 
-    def __init__(self, retry_after: int, message: str | None = None) -> None:
+    def __init__(self, retry_after: int, reason: ErrorReason | None = None) -> None:
         # Whole seconds until an attempt can succeed again; never less than one.
         self.retry_after = max(1, retry_after)
-        super().__init__(message)
+        super().__init__(reason)
 
 
 class Unavailable(StrEnum):
@@ -72,6 +108,12 @@ class Unavailable(StrEnum):
     RATE_LIMITER = "rate limiter"
     PASSWORD_HASHING = "password hashing"  # noqa: S105 - a name, not a secret
 
+
+UNAVAILABLE_REASONS: dict[Unavailable, ErrorReason] = {
+    Unavailable.DATABASE: ErrorReason.DATABASE_UNAVAILABLE,
+    Unavailable.RATE_LIMITER: ErrorReason.RATE_LIMITER_UNAVAILABLE,
+    Unavailable.PASSWORD_HASHING: ErrorReason.PASSWORD_HASHING_BUSY,
+}
 
 _UNAVAILABLE_MESSAGES = {
     Unavailable.DATABASE: "The service cannot reach its database; try again shortly",
@@ -83,8 +125,10 @@ _UNAVAILABLE_MESSAGES = {
 class ServiceUnavailableError(DomainError):
     """A dependency is down or saturated: the request did nothing and may be retried."""
 
+    default_reason = ErrorReason.DATABASE_UNAVAILABLE
+
     def __init__(self, missing: Unavailable, *, retry_after: int) -> None:
         self.missing = missing
         # Whole seconds a client should wait before retrying; never less than one.
         self.retry_after = max(1, retry_after)
-        super().__init__(_UNAVAILABLE_MESSAGES[missing])
+        super().__init__(UNAVAILABLE_REASONS[missing], message=_UNAVAILABLE_MESSAGES[missing])

@@ -21,6 +21,7 @@ from gql_app.db import (
     release_connection,
 )
 from gql_app.email.service import EmailService
+from gql_app.error_reasons import ErrorReason
 from gql_app.errors import AuthenticationError, ServiceUnavailableError, Unavailable
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import auth as auth_service
@@ -94,10 +95,12 @@ class Context(BaseContext):
     def access_token(self) -> str:
         header = self.http_request.headers.get("authorization")
         if not header:
-            raise AuthenticationError("Authentication required")
+            raise AuthenticationError(ErrorReason.TOKEN_MISSING)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != BEARER_SCHEME or not token.strip():
-            raise AuthenticationError("Authorization header must be 'Bearer <token>'")
+            raise AuthenticationError(
+                ErrorReason.TOKEN_INVALID, message="Authorization header must be 'Bearer <token>'"
+            )
         return token.strip()
 
     async def viewer(self) -> Viewer:

@@ -1,4 +1,10 @@
+"""``extensions.code``: the broad class of every error; ``extensions.reason`` refines it."""
+
 from enum import StrEnum
+
+from gql_app.error_reasons import ErrorReason, FieldErrorCode
+
+__all__ = ["ErrorCode", "ErrorReason", "FieldErrorCode"]
 
 
 class ErrorCode(StrEnum):
@@ -24,22 +30,3 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     REQUEST_HEADER_FIELDS_TOO_LARGE = "REQUEST_HEADER_FIELDS_TOO_LARGE"
-
-
-class ErrorReason(StrEnum):
-    """``extensions.reason``: why, within a code, for clients and operators to tell apart."""
-
-    # GRAPHQL_VALIDATION_FAILED: the document is too large or costly to check or run.
-    FRAGMENT_CYCLE = "FRAGMENT_CYCLE"
-    TOO_MANY_FIELDS = "TOO_MANY_FIELDS"
-    TOO_MANY_REPEATED_FIELDS = "TOO_MANY_REPEATED_FIELDS"
-    TOO_DEEP = "TOO_DEEP"
-    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
-    TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
-    CHECK_TIME_EXCEEDED = "CHECK_TIME_EXCEEDED"
-    UNKNOWN_OPERATION = "UNKNOWN_OPERATION"
-    # SERVICE_UNAVAILABLE: what is missing; retry after extensions.retryAfter seconds.
-    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
-    RATE_LIMITER_UNAVAILABLE = "RATE_LIMITER_UNAVAILABLE"
-    PASSWORD_HASHING_BUSY = "PASSWORD_HASHING_BUSY"  # noqa: S105 - a reason, not a secret
-    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_camel_case
 
-from gql_app.api.error_codes import ErrorCode, ErrorReason
+from gql_app.api.error_codes import ErrorCode, ErrorReason, FieldErrorCode
 from gql_app.errors import (
     AuthenticationError,
     ConflictError,
@@ -22,7 +22,6 @@ from gql_app.errors import (
     PermissionDeniedError,
     RateLimitedError,
     ServiceUnavailableError,
-    Unavailable,
 )
 from gql_app.logging_config import current_request_id
 
@@ -32,6 +31,10 @@ INTERNAL_ERROR_MESSAGE = "Internal server error"
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _VARIABLE_ERROR = re.compile(r"^Variable '\$(?P<name>\w+)'")
+# Left out, or null where the type says non-null: the field is required.
+_VARIABLE_MISSING = re.compile(
+    r"^Variable '\$\w+' of (non-null|required) type .* (was not provided|must not be null)"
+)
 
 _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
     AuthenticationError: ErrorCode.UNAUTHENTICATED,
@@ -42,12 +45,6 @@ _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
     EmailDeliveryError: ErrorCode.EMAIL_DELIVERY_FAILED,
     RateLimitedError: ErrorCode.RATE_LIMITED,
     ServiceUnavailableError: ErrorCode.SERVICE_UNAVAILABLE,
-}
-
-UNAVAILABLE_REASONS: dict[Unavailable, ErrorReason] = {
-    Unavailable.DATABASE: ErrorReason.DATABASE_UNAVAILABLE,
-    Unavailable.RATE_LIMITER: ErrorReason.RATE_LIMITER_UNAVAILABLE,
-    Unavailable.PASSWORD_HASHING: ErrorReason.PASSWORD_HASHING_BUSY,
 }
 
 
@@ -99,7 +96,10 @@ class ErrorMapping(SchemaExtension):
         if isinstance(original, DomainError):
             return self._domain(error, original)
         if error.extensions and "code" in error.extensions:
-            return error
+            # Coded where it was raised (permissions): the reason, if it had none, is the code.
+            if "reason" in error.extensions:
+                return error
+            return _rebuilt(error, extensions=_with_reason(error.extensions))
         # graphql-core's own errors (syntax, validation, variable coercion) wrap
         # nothing or another GraphQLError; any other exception is unexpected.
         if original is None or isinstance(original, GraphQLError):
@@ -107,7 +107,9 @@ class ErrorMapping(SchemaExtension):
             if code is ErrorCode.BAD_USER_INPUT:
                 return _rebuilt(error, extensions=_variable_error_extensions(error))
             if code is not None:
-                return _rebuilt(error, extensions={**(error.extensions or {}), "code": code})
+                return _rebuilt(
+                    error, extensions=_with_reason({**(error.extensions or {}), "code": code})
+                )
         return self._internal(error)
 
     def _document_error_code(self, error: GraphQLError) -> ErrorCode | None:
@@ -125,16 +127,20 @@ class ErrorMapping(SchemaExtension):
 
     @staticmethod
     def _domain(error: GraphQLError, original: DomainError) -> GraphQLError:
-        extensions: dict[str, Any] = {"code": domain_error_code(original)}
+        extensions: dict[str, Any] = {
+            "code": domain_error_code(original),
+            "reason": original.reason,
+        }
         if isinstance(original, InputValidationError):
             extensions["fields"] = [
-                {"field": to_camel_case(problem.field), "message": problem.message}
+                {
+                    "field": to_camel_case(problem.field),
+                    "code": problem.code,
+                    "message": problem.message,
+                }
                 for problem in original.fields
             ]
-        if isinstance(original, RateLimitedError):
-            extensions["retryAfter"] = original.retry_after
-        if isinstance(original, ServiceUnavailableError):
-            extensions["reason"] = UNAVAILABLE_REASONS[original.missing]
+        if isinstance(original, RateLimitedError | ServiceUnavailableError):
             extensions["retryAfter"] = original.retry_after
         return _rebuilt(error, message=original.message, extensions=extensions)
 
@@ -151,7 +157,11 @@ class ErrorMapping(SchemaExtension):
         return _rebuilt(
             error,
             message=INTERNAL_ERROR_MESSAGE,
-            extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR, "requestId": request_id},
+            extensions={
+                "code": ErrorCode.INTERNAL_SERVER_ERROR,
+                "reason": ErrorReason.INTERNAL_SERVER_ERROR,
+                "requestId": request_id,
+            },
         )
 
 
@@ -172,10 +182,25 @@ def _rebuilt(
 def _variable_error_extensions(error: GraphQLError) -> dict[str, Any]:
     match = _VARIABLE_ERROR.match(error.message)
     assert match is not None, "only called for variable errors"
+    code = FieldErrorCode.REQUIRED if _VARIABLE_MISSING.match(error.message) else None
     return {
         "code": ErrorCode.BAD_USER_INPUT,
-        "fields": [{"field": match["name"], "message": error.message}],
+        "reason": ErrorReason.BAD_USER_INPUT,
+        "fields": [
+            {
+                "field": match["name"],
+                "code": code or FieldErrorCode.INVALID_VALUE,
+                "message": error.message,
+            }
+        ],
     }
+
+
+def _with_reason(extensions: dict[str, Any]) -> dict[str, Any]:
+    """Extensions whose reason, where none is finer, is the code itself."""
+    if "reason" in extensions:
+        return dict(extensions)
+    return {**extensions, "reason": ErrorReason(extensions["code"])}
 
 
 def _without_suggestion(error: GraphQLError) -> GraphQLError:

@@ -4,12 +4,15 @@ from graphql import GraphQLErrorExtensions
 from strawberry.permission import BasePermission
 
 from gql_app.api.context import Info
-from gql_app.api.error_codes import ErrorCode
+from gql_app.api.error_codes import ErrorCode, ErrorReason
 
 
 class IsAuthenticated(BasePermission):
     message = "Authentication required"
-    error_extensions: GraphQLErrorExtensions | None = {"code": ErrorCode.UNAUTHENTICATED}  # noqa: RUF012 - typed as in BasePermission
+    error_extensions: GraphQLErrorExtensions | None = {  # noqa: RUF012 - typed as in BasePermission
+        "code": ErrorCode.UNAUTHENTICATED,
+        "reason": ErrorReason.TOKEN_MISSING,
+    }
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         # Raises a typed AuthenticationError with the precise reason when the token is unusable.
@@ -19,7 +22,10 @@ class IsAuthenticated(BasePermission):
 
 class IsSuperuser(BasePermission):
     message = "Superuser privileges required"
-    error_extensions: GraphQLErrorExtensions | None = {"code": ErrorCode.FORBIDDEN}  # noqa: RUF012 - typed as in BasePermission
+    error_extensions: GraphQLErrorExtensions | None = {  # noqa: RUF012 - typed as in BasePermission
+        "code": ErrorCode.FORBIDDEN,
+        "reason": ErrorReason.SUPERUSER_REQUIRED,
+    }
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = await info.context.viewer()

@@ -8,7 +8,7 @@ the body, the same ``errors`` shape as every other answer, so a client branches 
 import json
 from typing import Any
 
-from gql_app.api.error_codes import ErrorCode
+from gql_app.api.error_codes import ErrorCode, ErrorReason
 
 CODE_FOR_STATUS: dict[int, ErrorCode] = {
     400: ErrorCode.BAD_REQUEST,
@@ -24,14 +24,29 @@ CODE_FOR_STATUS: dict[int, ErrorCode] = {
 
 
 def request_error(
-    status: int, message: str, *, code: ErrorCode | None = None, **extensions: Any
+    status: int,
+    message: str,
+    *,
+    code: ErrorCode | None = None,
+    reason: ErrorReason | None = None,
+    **extensions: Any,
 ) -> dict[str, Any]:
-    """The answer's body: one error whose code is ``code``, or the status's."""
+    """The answer's body: one error whose code is ``code``, or the status's.
+
+    Its reason is ``reason`` when one is finer, else the code.
+    """
     error_code = code or CODE_FOR_STATUS.get(status, ErrorCode.BAD_REQUEST)
-    return {"errors": [{"message": message, "extensions": {"code": error_code, **extensions}}]}
+    coded = {"code": error_code, "reason": reason or ErrorReason(error_code), **extensions}
+    return {"errors": [{"message": message, "extensions": coded}]}
 
 
 def request_error_bytes(
-    status: int, message: str, *, code: ErrorCode | None = None, **extensions: Any
+    status: int,
+    message: str,
+    *,
+    code: ErrorCode | None = None,
+    reason: ErrorReason | None = None,
+    **extensions: Any,
 ) -> bytes:
-    return json.dumps(request_error(status, message, code=code, **extensions)).encode()
+    body = request_error(status, message, code=code, reason=reason, **extensions)
+    return json.dumps(body).encode()

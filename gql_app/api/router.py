@@ -114,9 +114,12 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
             # it changed was rolled back with its session, unless it had committed.
             return _timed_out(self._request_timeout, response_type)
         except PersistedQueryError as error:
-            body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
             status = error.status if response_type == GRAPHQL_RESPONSE_JSON else 200
-            return JSONResponse(body, status_code=status, media_type=response_type)
+            return JSONResponse(
+                request_error(error.status, error.message, code=error.code),
+                status_code=status,
+                media_type=response_type,
+            )
         except _OperationRefusedError as error:
             return _refusal(error, response_type)
         except HTTPException as error:
@@ -226,7 +229,7 @@ class _OperationRefusedError(Exception):
         allow: tuple[HTTPMethod, ...] = (),
         graphql_response_status: int | None = None,
         code: ErrorCode | None = None,
-        **extensions: str,
+        reason: ErrorReason | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -234,7 +237,7 @@ class _OperationRefusedError(Exception):
         self.allow = allow
         self.graphql_response_status = graphql_response_status or status
         self.code = code
-        self.extensions = extensions
+        self.reason = reason
 
 
 def _refusal(error: _OperationRefusedError, response_type: str) -> Response:
@@ -243,7 +246,7 @@ def _refusal(error: _OperationRefusedError, response_type: str) -> Response:
         error.graphql_response_status if response_type == GRAPHQL_RESPONSE_JSON else error.status
     )
     return _plain_error(
-        status, error.message, response_type, headers, code=error.code, **error.extensions
+        status, error.message, response_type, headers, code=error.code, reason=error.reason
     )
 
 
@@ -254,10 +257,10 @@ def _plain_error(
     headers: dict[str, str] | None = None,
     *,
     code: ErrorCode | None = None,
-    **extensions: str,
+    reason: ErrorReason | None = None,
 ) -> Response:
     return JSONResponse(
-        request_error(status, message, code=code, **extensions),
+        request_error(status, message, code=code, reason=reason),
         status_code=status,
         media_type=response_type,
         headers=headers,

@@ -27,6 +27,7 @@ from limits.errors import StorageError
 
 from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS, Availability, Dependency
 from gql_app.config import Settings
+from gql_app.error_reasons import ErrorReason
 from gql_app.errors import RateLimitedError, ServiceUnavailableError, Unavailable
 from gql_app.redis_pool import redis_connection_pool
 
@@ -40,10 +41,14 @@ UNKNOWN_CLIENT = "unknown"
 class Limit:
     scope: str
     windows: tuple[RateLimitItem, ...]
+    # extensions.reason of the refusal.
+    reason: ErrorReason = ErrorReason.RATE_LIMITED
 
     @classmethod
-    def parse(cls, scope: str, spec: str) -> "Limit":
-        return cls(scope=scope, windows=tuple(parse_many(spec)))
+    def parse(
+        cls, scope: str, spec: str, *, reason: ErrorReason = ErrorReason.RATE_LIMITED
+    ) -> "Limit":
+        return cls(scope=scope, windows=tuple(parse_many(spec)), reason=reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,9 @@ class Limits:
     def from_settings(cls, settings: Settings) -> "Limits":
         return cls(
             login_attempts_per_account=Limit.parse(
-                "login-failures-account", settings.login_attempts_per_account
+                "login-failures-account",
+                settings.login_attempts_per_account,
+                reason=ErrorReason.LOGIN_LOCKED,
             ),
             login_attempts_per_ip=Limit.parse("login-ip", settings.login_attempts_per_ip),
             registrations_per_ip=Limit.parse("register-ip", settings.registrations_per_ip),
@@ -158,7 +165,7 @@ class RateLimiter:
                 if not await self._strategy.hit(window, *self._identifiers(limit, key))
             ]
             if refused:  # a concurrent attempt took the last place
-                raise RateLimitedError(await self._retry_after(limit, key, refused))
+                raise RateLimitedError(await self._retry_after(limit, key, refused), limit.reason)
 
     async def check(self, limit: Limit, key: str) -> None:
         """Raise RateLimitedError when one more attempt would exceed the limit; count nothing."""
@@ -174,7 +181,7 @@ class RateLimiter:
             if not await strategy.test(window, *self._identifiers(limit, key))
         ]
         if refused:
-            raise RateLimitedError(await self._retry_after(limit, key, refused))
+            raise RateLimitedError(await self._retry_after(limit, key, refused), limit.reason)
 
     @asynccontextmanager
     async def _storage_call(self) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import jwt
 
 from gql_app.config import Settings
+from gql_app.error_reasons import ErrorReason
 from gql_app.errors import AuthenticationError
 
 ALGORITHM = "HS256"
@@ -52,17 +53,17 @@ def decode_access_token(token: str, *, settings: Settings) -> AccessTokenClaims:
             options={"require": REQUIRED_CLAIMS},
         )
     except jwt.ExpiredSignatureError as error:
-        raise AuthenticationError("Access token has expired") from error
+        raise AuthenticationError(ErrorReason.TOKEN_EXPIRED) from error
     except jwt.PyJWTError as error:
-        raise AuthenticationError("Invalid access token") from error
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID) from error
     if claims["type"] != ACCESS_TOKEN_TYPE:
-        raise AuthenticationError("Invalid access token")
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
     try:
         return AccessTokenClaims(
             user_id=uuid.UUID(claims["sub"]), session_id=uuid.UUID(claims["sid"])
         )
     except (TypeError, ValueError, AttributeError) as error:
-        raise AuthenticationError("Invalid access token") from error
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID) from error
 
 
 def new_opaque_token() -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from gql_app.api.error_codes import ErrorReason
 from gql_app.api.request_errors import request_error_bytes
 from gql_app.config import get_settings
 
@@ -98,7 +99,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            self._refuse(503, "Too many connections; try again shortly", retry_after=1)
+            self._refuse(
+                503,
+                "Too many connections; try again shortly",
+                retry_after=1,
+                reason=ErrorReason.TOO_MANY_CONNECTIONS,
+            )
             return
         # A connection that never sends a request is closed as one that stops sending.
         self._arm_header_timer()
@@ -190,7 +196,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         elif self._idle():
             self.transport.close()  # kept alive, then sent nothing that makes a request
 
-    def _refuse(self, status: int, message: str, *, retry_after: int | None = None) -> None:
+    def _refuse(
+        self,
+        status: int,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        reason: ErrorReason | None = None,
+    ) -> None:
         """Answer with the status and a typed body, then close: nothing reaches the app."""
         self._disarm_header_timer()
         if self.transport.is_closing():
@@ -202,7 +215,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
             self.flow.pause_reading()
             return
-        body = request_error_bytes(status, message)
+        body = request_error_bytes(status, message, reason=reason)
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])

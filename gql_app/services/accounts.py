@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import users as users_crud
 from gql_app.db import release_connection
+from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import (
     ConflictError,
     FieldError,
@@ -24,7 +25,6 @@ from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
-EMAIL_TAKEN = "An account with this email already exists"
 RESET = ActionTokenPurpose.PASSWORD_RESET
 
 
@@ -88,7 +88,7 @@ def profile_changes(
 
 async def ensure_email_free(*, session: AsyncSession, email: str) -> None:
     if await users_crud.get_by_email(session=session, email=email) is not None:
-        raise ConflictError(EMAIL_TAKEN)
+        raise ConflictError(ErrorReason.EMAIL_TAKEN)
 
 
 async def create_user_or_conflict(*, session: AsyncSession, data: users_crud.NewUser) -> User:
@@ -97,7 +97,7 @@ async def create_user_or_conflict(*, session: AsyncSession, data: users_crud.New
     except IntegrityError as error:
         # A concurrent request won the race for this email.
         await session.rollback()
-        raise ConflictError(EMAIL_TAKEN) from error
+        raise ConflictError(ErrorReason.EMAIL_TAKEN) from error
 
 
 async def save_user_or_conflict(
@@ -108,14 +108,14 @@ async def save_user_or_conflict(
     except IntegrityError as error:
         # Another request took the email between our check and our write.
         await session.rollback()
-        raise ConflictError(EMAIL_TAKEN) from error
+        raise ConflictError(ErrorReason.EMAIL_TAKEN) from error
 
 
 async def password_problem(
     password: str, *, user_email: str, field: str, full_name: str | None = None
 ) -> FieldError | None:
     problem = await assess_password(password, email=user_email, full_name=full_name)
-    return None if problem is None else FieldError(field=field, message=problem)
+    return None if problem is None else problem.for_field(field)
 
 
 async def new_password_hash(
@@ -143,7 +143,7 @@ async def change_password(*, session: AsyncSession, viewer: Viewer, change: Pass
     await release_connection(session)
     proved_hash = user.password_hash
     if not (await verify_password(change.current_password, proved_hash)).valid:
-        raise InputValidationError.single("current_password", CURRENT_PASSWORD_INCORRECT)
+        raise _wrong_current_password()
     password_hash = await new_password_hash(
         change.new_password, user_email=user.email, field="new_password", full_name=user.full_name
     )
@@ -151,9 +151,15 @@ async def change_password(*, session: AsyncSession, viewer: Viewer, change: Pass
         session=session, user=user, expected=proved_hash, password_hash=password_hash
     )
     if not replaced:
-        raise InputValidationError.single("current_password", CURRENT_PASSWORD_INCORRECT)
+        raise _wrong_current_password()
     await end_password_credentials(session=session, user=user, keep_session=viewer)
     await session.commit()
+
+
+def _wrong_current_password() -> InputValidationError:
+    return InputValidationError.single(
+        "current_password", FieldErrorCode.WRONG_PASSWORD, CURRENT_PASSWORD_INCORRECT
+    )
 
 
 async def end_password_credentials(
@@ -227,5 +233,5 @@ async def _reset_target(*, session: AsyncSession, action_token: ActionToken, loc
     else:
         user = await users_crud.get_by_id(session=session, user_id=action_token.user_id)
     if user is None or not user.is_active or user.email != action_token.email:
-        raise InputValidationError.single("token", action_tokens.INVALID_ACTION_TOKEN)
+        raise action_tokens.invalid_action_token()
     return user

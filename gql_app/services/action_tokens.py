@@ -6,12 +6,18 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import action_tokens as action_tokens_crud
+from gql_app.error_reasons import FieldErrorCode
 from gql_app.errors import EmailDeliveryError, InputValidationError
 from gql_app.models import ActionToken, ActionTokenPurpose, User
 from gql_app.models.base import utc_now
 from gql_app.security import tokens
 
 INVALID_ACTION_TOKEN = "This link is invalid or has expired"  # noqa: S105 - a message
+
+
+def invalid_action_token() -> InputValidationError:
+    """BAD_USER_INPUT on ``token``: unknown, spent, expired or no longer for its account."""
+    return InputValidationError.single("token", FieldErrorCode.INVALID_TOKEN, INVALID_ACTION_TOKEN)
 
 
 async def deliver(
@@ -75,7 +81,7 @@ async def find_usable(
         session=session, token_hash=tokens.hash_opaque_token(token), purpose=purpose
     )
     if action_token is None or not action_token.is_usable(now=utc_now()):
-        raise InputValidationError.single("token", INVALID_ACTION_TOKEN)
+        raise invalid_action_token()
     return action_token
 
 
@@ -84,7 +90,7 @@ async def spend(*, session: AsyncSession, action_token: ActionToken) -> None:
     if not await action_tokens_crud.spend(
         session=session, action_token=action_token, now=utc_now()
     ):
-        raise InputValidationError.single("token", INVALID_ACTION_TOKEN)
+        raise invalid_action_token()
 
 
 async def spend_all(*, session: AsyncSession, user: User, purpose: ActionTokenPurpose) -> None:

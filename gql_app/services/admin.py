@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import users as users_crud
 from gql_app.db import release_connection
+from gql_app.error_reasons import ErrorReason
 from gql_app.errors import (
     ConflictError,
     InputValidationError,
@@ -30,8 +31,6 @@ from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.users import get_user
 from gql_app.services.viewer import Viewer
-
-LAST_SUPERUSER = "The last active superuser must stay an active superuser"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +87,7 @@ async def update_user(*, session: AsyncSession, user_id: str, changes: AccountCh
     # Written to the account as it is now: deleted meanwhile, it is not found.
     found = await users_crud.get_for_update(session=session, user_id=user.id)
     if found is None:
-        raise NotFoundError("User not found")
+        raise NotFoundError(ErrorReason.USER_NOT_FOUND)
     if "email" in values:
         await ensure_email_free(session=session, email=values["email"])
     loses_power = values.get("is_active") is False or values.get("is_superuser") is False
@@ -106,7 +105,7 @@ async def update_user(*, session: AsyncSession, user_id: str, changes: AccountCh
 async def delete_user(*, session: AsyncSession, viewer: Viewer, user_id: str) -> None:
     user = await get_user(session=session, user_id=user_id)
     if user.id == viewer.user.id:
-        raise PermissionDeniedError("You cannot delete your own account")
+        raise PermissionDeniedError(ErrorReason.CANNOT_DELETE_OWN_ACCOUNT)
     if user.is_superuser and user.is_active:
         await _ensure_another_active_superuser(session=session, user=user)
     # Sessions, refresh tokens and emailed tokens go with the user (ON DELETE CASCADE).
@@ -117,7 +116,7 @@ async def delete_user(*, session: AsyncSession, viewer: Viewer, user_id: str) ->
 async def _ensure_another_active_superuser(*, session: AsyncSession, user: User) -> None:
     active_superusers = await users_crud.lock_active_superusers(session=session)
     if all(superuser_id == user.id for superuser_id in active_superusers):
-        raise ConflictError(LAST_SUPERUSER)
+        raise ConflictError(ErrorReason.LAST_SUPERUSER)
 
 
 async def _validated_changes(user: User, changes: AccountChanges) -> dict[str, Any]:

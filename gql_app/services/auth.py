@@ -11,6 +11,7 @@ from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import refresh_tokens as refresh_tokens_crud
 from gql_app.crud import users as users_crud
 from gql_app.db import release_connection
+from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import (
     AuthenticationError,
     FieldError,
@@ -31,13 +32,6 @@ from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
 logger = logging.getLogger(__name__)
-
-ACCOUNT_DISABLED = "This account is disabled"
-EMAIL_NOT_VERIFIED = "Confirm your email address before signing in"
-INVALID_REFRESH_TOKEN = "Invalid refresh token"  # noqa: S105 - a message
-SESSION_ENDED = "Session has ended"
-REFRESH_TOKEN_REUSED = "Refresh token was already used; the session has been revoked"  # noqa: S105 - a message
-REFRESH_TOKEN_SUPERSEDED = "Refresh token was replaced twice already; use the newest one"  # noqa: S105 - a message
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +84,7 @@ async def validated_new_user(data: Registration) -> users_crud.NewUser:
         full_name=full_name if isinstance(full_name, str) else None,
     )
     if policy_problem is not None:
-        problems.append(FieldError(field="password", message=policy_problem))
+        problems.append(policy_problem.for_field("password"))
     if problems:
         raise InputValidationError(problems)
     assert isinstance(email, str)
@@ -107,10 +101,14 @@ async def login(
     if isinstance(email, FieldError):
         raise InputValidationError([email])
     if not credentials.password:
-        raise InputValidationError.single("password", "Password is required")
+        raise InputValidationError.single(
+            "password", FieldErrorCode.REQUIRED, "Password is required"
+        )
     if len(credentials.password) > MAX_LENGTH:
         raise InputValidationError.single(
-            "password", f"Password must be at most {MAX_LENGTH} characters long"
+            "password",
+            FieldErrorCode.TOO_LONG,
+            f"Password must be at most {MAX_LENGTH} characters long",
         )
 
     found = await users_crud.get_by_email(session=session, email=email)
@@ -129,9 +127,9 @@ async def login(
     if user is None or user.password_hash != checked_hash:
         raise InvalidCredentialsError
     if not user.is_active:
-        raise PermissionDeniedError(ACCOUNT_DISABLED)
+        raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
     if settings.require_verified_email and not user.is_verified:
-        raise PermissionDeniedError(EMAIL_NOT_VERIFIED)
+        raise PermissionDeniedError(ErrorReason.EMAIL_NOT_VERIFIED)
     if verification.updated_hash is not None:
         await users_crud.set_password_hash(
             session=session, user=user, password_hash=verification.updated_hash
@@ -168,11 +166,11 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
         session=session, token_hash=tokens.hash_opaque_token(refresh_token)
     )
     if found is None:
-        raise AuthenticationError(INVALID_REFRESH_TOKEN)
+        raise AuthenticationError(ErrorReason.REFRESH_TOKEN_INVALID)
     presented, auth_session, user = found
     now = utc_now()
     if not auth_session.is_usable(now=now):
-        raise AuthenticationError(SESSION_ENDED)
+        raise AuthenticationError(ErrorReason.SESSION_ENDED)
     if presented.rotated_at is not None:
         grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
         if now - presented.rotated_at > grace:
@@ -180,9 +178,9 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
             # Committed now: the revocation must outlast the error answered next.
             await session.commit()
             logger.warning("Refresh token reuse detected; session %s revoked", auth_session.id)
-            raise AuthenticationError(REFRESH_TOKEN_REUSED)
+            raise AuthenticationError(ErrorReason.REFRESH_TOKEN_REUSED)
     if not user.is_active:
-        raise PermissionDeniedError(ACCOUNT_DISABLED)
+        raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
     successor = tokens.successor_refresh_token(refresh_token, key=settings.signing_key)
     successor_hash = tokens.hash_opaque_token(successor)
     retired_now = presented.rotated_at is None and await refresh_tokens_crud.retire(
@@ -197,7 +195,7 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
         # successor, unless that was rotated in turn (then this token is stale, not stolen).
         current = await refresh_tokens_crud.get_by_hash(session=session, token_hash=successor_hash)
         if current is None or current.rotated_at is not None:
-            raise AuthenticationError(REFRESH_TOKEN_SUPERSEDED)
+            raise AuthenticationError(ErrorReason.REFRESH_TOKEN_SUPERSEDED)
     issued = await _with_access_token(
         session=session,
         settings=settings,
@@ -215,7 +213,7 @@ async def logout(*, session: AsyncSession, refresh_token: str) -> None:
         session=session, token_hash=tokens.hash_opaque_token(refresh_token)
     )
     if found is None:
-        raise AuthenticationError(INVALID_REFRESH_TOKEN)
+        raise AuthenticationError(ErrorReason.REFRESH_TOKEN_INVALID)
     _, auth_session, _ = found
     await sessions_crud.revoke(session=session, auth_session=auth_session, now=utc_now())
     await session.commit()
@@ -270,12 +268,12 @@ async def authenticate(*, session: AsyncSession, settings: Settings, access_toke
     claims = tokens.decode_access_token(access_token, settings=settings)
     found = await sessions_crud.get_with_user(session=session, session_id=claims.session_id)
     if found is None:
-        raise AuthenticationError("Session not found")
+        raise AuthenticationError(ErrorReason.SESSION_ENDED)
     auth_session, user = found
     if auth_session.user_id != claims.user_id:
-        raise AuthenticationError("Invalid access token")
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
     if not auth_session.is_usable(now=utc_now()):
-        raise AuthenticationError(SESSION_ENDED)
+        raise AuthenticationError(ErrorReason.SESSION_ENDED)
     if not user.is_active:
-        raise PermissionDeniedError(ACCOUNT_DISABLED)
+        raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
     return Viewer(user=user, auth_session=auth_session)

@@ -7,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.config import Settings
 from gql_app.crud import users as users_crud
 from gql_app.email.service import EmailService
-from gql_app.errors import InputValidationError
 from gql_app.models import ActionTokenPurpose, User
 from gql_app.services import action_tokens
 from gql_app.services.jobs import JobContext
@@ -55,7 +54,7 @@ async def verify_email(*, session: AsyncSession, token: str) -> User:
     action_token = await action_tokens.redeem(session=session, token=token, purpose=PURPOSE)
     user = await users_crud.get_by_id(session=session, user_id=action_token.user_id)
     if user is None or not user.is_active or user.email != action_token.email:
-        raise InputValidationError.single("token", action_tokens.INVALID_ACTION_TOKEN)
+        raise action_tokens.invalid_action_token()
     await users_crud.update(session=session, user=user, values={"is_verified": True})
     await action_tokens.spend_all(session=session, user=user, purpose=PURPOSE)
     await session.commit()

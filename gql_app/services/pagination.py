@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from gql_app.crud.users import UserPosition
+from gql_app.error_reasons import FieldErrorCode
 from gql_app.errors import InputValidationError
 
 INVALID_CURSOR = "Invalid cursor"
@@ -36,5 +37,7 @@ def decode_cursor(cursor: str, *, field: str = "after") -> UserPosition:
         OverflowError,
         RecursionError,
     ) as error:
-        raise InputValidationError.single(field, INVALID_CURSOR) from error
+        raise InputValidationError.single(
+            field, FieldErrorCode.INVALID_CURSOR, INVALID_CURSOR
+        ) from error
     return UserPosition(created_at=created_at, id=position_id)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import auth_sessions as sessions_crud
+from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import InputValidationError, NotFoundError
 from gql_app.models import AuthSession
 from gql_app.models.base import utc_now
@@ -27,12 +28,14 @@ async def revoke_session(*, session: AsyncSession, viewer: Viewer, session_id: s
     try:
         parsed_id = uuid.UUID(session_id)
     except ValueError as error:
-        raise InputValidationError.single("id", "Invalid session id") from error
+        raise InputValidationError.single(
+            "id", FieldErrorCode.INVALID_ID, "Invalid session id"
+        ) from error
     auth_session = await sessions_crud.get_for_user(
         session=session, session_id=parsed_id, user_id=viewer.user.id
     )
     if auth_session is None:
         # Someone else's session looks exactly like one that does not exist.
-        raise NotFoundError("Session not found")
+        raise NotFoundError(ErrorReason.SESSION_NOT_FOUND)
     await sessions_crud.revoke(session=session, auth_session=auth_session, now=utc_now())
     await session.commit()

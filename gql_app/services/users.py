@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.crud import users as users_crud
 from gql_app.crud.users import UserFilter, UserPosition
 from gql_app.db import release_connection
+from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import ConflictError, FieldError, InputValidationError, NotFoundError
 from gql_app.models import User
 from gql_app.security.password_policy import assess_password
@@ -42,7 +43,9 @@ async def list_users(
     *, session: AsyncSession, first: int, after: str | None, user_filter: UserFilter
 ) -> UserPage:
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise InputValidationError.single("first", f"first must be between 1 and {MAX_PAGE_SIZE}")
+        raise InputValidationError.single(
+            "first", FieldErrorCode.OUT_OF_RANGE, f"first must be between 1 and {MAX_PAGE_SIZE}"
+        )
     search = clean_search(user_filter.search)
     if isinstance(search, FieldError):
         raise InputValidationError([search])
@@ -73,10 +76,12 @@ async def get_user(*, session: AsyncSession, user_id: str) -> User:
     try:
         parsed_id = uuid.UUID(user_id)
     except ValueError as error:
-        raise InputValidationError.single("id", "Invalid user id") from error
+        raise InputValidationError.single(
+            "id", FieldErrorCode.INVALID_ID, "Invalid user id"
+        ) from error
     user = await users_crud.get_by_id(session=session, user_id=parsed_id)
     if user is None:
-        raise NotFoundError("User not found")
+        raise NotFoundError(ErrorReason.USER_NOT_FOUND)
     return user
 
 
@@ -101,7 +106,7 @@ async def ensure_superuser(*, session: AsyncSession, email: str, password: str) 
     await release_connection(session)
     problem = await assess_password(password, email=normalized)
     if problem is not None:
-        raise InputValidationError.single("password", problem)
+        raise InputValidationError([problem.for_field("password")])
     try:
         user = await create_user_or_conflict(
             session=session,

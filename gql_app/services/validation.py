@@ -1,5 +1,6 @@
 from email_validator import EmailNotValidError, validate_email
 
+from gql_app.error_reasons import FieldErrorCode
 from gql_app.errors import FieldError
 from gql_app.models.user import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
 
@@ -10,13 +11,17 @@ def normalize_email(raw: str, *, field: str = "email") -> str | FieldError:
     """The canonical, lowercased form of an address, or why it is not one."""
     candidate = raw.strip()
     if not candidate:
-        return FieldError(field=field, message="Email is required")
+        return FieldError(field=field, code=FieldErrorCode.REQUIRED, message="Email is required")
     if len(candidate) > EMAIL_MAX_LENGTH:
-        return FieldError(field=field, message="Email is too long")
+        return FieldError(field=field, code=FieldErrorCode.TOO_LONG, message="Email is too long")
     try:
         validated = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as error:
-        return FieldError(field=field, message=f"Invalid email address: {error}")
+        return FieldError(
+            field=field,
+            code=FieldErrorCode.INVALID_EMAIL,
+            message=f"Invalid email address: {error}",
+        )
     return validated.normalized.lower()
 
 
@@ -38,7 +43,15 @@ def _clean_text(
     if not text:
         return None
     if len(text) > max_length:
-        return FieldError(field=field, message=f"{label} must be at most {max_length} characters")
+        return FieldError(
+            field=field,
+            code=FieldErrorCode.TOO_LONG,
+            message=f"{label} must be at most {max_length} characters",
+        )
     if any(not character.isprintable() for character in text):
-        return FieldError(field=field, message=f"{label} contains invalid characters")
+        return FieldError(
+            field=field,
+            code=FieldErrorCode.INVALID_CHARACTERS,
+            message=f"{label} contains invalid characters",
+        )
     return text

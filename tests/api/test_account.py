@@ -483,7 +483,9 @@ class TestResetPassword:
         again = await reset(gql, token, "another fine password 77")
 
         error = again.single_error("BAD_USER_INPUT")
-        assert error["extensions"]["fields"] == [{"field": "token", "message": INVALID_LINK}]
+        assert error["extensions"]["fields"] == [
+            {"field": "token", "code": "INVALID_TOKEN", "message": INVALID_LINK}
+        ]
         assert (await login(gql, test_user.email, NEW_PASSWORD)).errors == []
 
     async def test_link_works_until_just_before_the_hour_is_up(
@@ -664,7 +666,9 @@ class TestVerifyEmail:
         again = await verify(gql, token)
 
         error = again.single_error("BAD_USER_INPUT")
-        assert error["extensions"]["fields"] == [{"field": "token", "message": INVALID_LINK}]
+        assert error["extensions"]["fields"] == [
+            {"field": "token", "code": "INVALID_TOKEN", "message": INVALID_LINK}
+        ]
 
     async def test_link_works_until_just_before_48_hours_are_up(
         self,

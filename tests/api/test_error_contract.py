@@ -99,7 +99,8 @@ class TestUnexpectedErrors:
         assert error["message"] == "Internal server error"
         assert "hunter2" not in response.text
         assert "Traceback" not in response.text
-        assert set(error["extensions"]) == {"code", "requestId"}
+        assert set(error["extensions"]) == {"code", "reason", "requestId"}
+        assert error["extensions"]["reason"] == "INTERNAL_SERVER_ERROR"
         [record] = error_log.records
         assert record.levelno == logging.ERROR
         assert error["extensions"]["requestId"] in record.getMessage()

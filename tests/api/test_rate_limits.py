@@ -168,7 +168,11 @@ class TestLoginPerAccount:
                 rate_limited(response)
                 answers.append(response.body)
         assert answers[0] == answers[1]
-        assert answers[0]["errors"][0]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 901}
+        assert answers[0]["errors"][0]["extensions"] == {
+            "code": "RATE_LIMITED",
+            "reason": "LOGIN_LOCKED",
+            "retryAfter": 901,
+        }
 
     async def test_a_correct_password_is_refused_during_a_lockout(
         self, gql: GraphQLClient, test_user: User

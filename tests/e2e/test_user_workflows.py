@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.api.resolvers import users as users_resolvers
 from gql_app.config import Settings
+from gql_app.error_reasons import ErrorReason
 from gql_app.models import AuthSession, RefreshToken, User
 from gql_app.models.base import utc_now
 from gql_app.security.tokens import hash_opaque_token
-from gql_app.services.accounts import EMAIL_TAKEN
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse
 
@@ -158,7 +158,7 @@ class TestRegisterLoginMe:
         again = await register(gql, "TWICE@Example.com")
 
         error = again.single_error("CONFLICT")
-        assert error["message"] == EMAIL_TAKEN
+        assert error["reason"] == ErrorReason.EMAIL_TAKEN
         assert again.data is None
 
     async def test_wrong_password_is_refused(self, gql: GraphQLClient) -> None:
@@ -377,7 +377,7 @@ class TestConcurrentRegistration:
         assert codes == ["CONFLICT"] * 19
         for response in responses:
             if response.errors:
-                assert response.single_error("CONFLICT")["message"] == EMAIL_TAKEN
+                assert response.single_error("CONFLICT")["reason"] == ErrorReason.EMAIL_TAKEN
 
         stored = await db_session.scalar(
             select(func.count())

@@ -1,11 +1,24 @@
 import pytest
 
-from gql_app.security.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
+from gql_app.error_reasons import FieldErrorCode
+from gql_app.security.password_policy import (
+    GUESSABLE,
+    MAX_LENGTH,
+    MIN_LENGTH,
+    SIMILAR_TO_ACCOUNT,
+    PasswordProblem,
+    password_problem,
+)
 
-TOO_SHORT = f"Password must be at least {MIN_LENGTH} characters long"
-TOO_LONG = f"Password must be at most {MAX_LENGTH} characters long"
-SAME_AS_EMAIL = "Password must not be the same as the email address"
-GUESSABLE = "Password is too common or too easy to guess"
+TOO_SHORT = PasswordProblem(
+    FieldErrorCode.TOO_SHORT, f"Password must be at least {MIN_LENGTH} characters long"
+)
+TOO_LONG = PasswordProblem(
+    FieldErrorCode.TOO_LONG, f"Password must be at most {MAX_LENGTH} characters long"
+)
+SAME_AS_EMAIL = PasswordProblem(
+    FieldErrorCode.TOO_SIMILAR_TO_ACCOUNT, "Password must not be the same as the email address"
+)
 
 EMAIL = "zygmunt.kowalczyk@example.com"
 # Strong on its own; weak once the account's email or name are known.
@@ -22,26 +35,98 @@ LONG_PASSPHRASE = ("zebra-kettle-orbit-93-" * 6)[:MAX_LENGTH]
         pytest.param(EMAIL, EMAIL, None, SAME_AS_EMAIL, id="the-email"),
         pytest.param(EMAIL.upper(), EMAIL, None, SAME_AS_EMAIL, id="the-email-uppercased"),
         pytest.param(f"  {EMAIL}  ", EMAIL, None, SAME_AS_EMAIL, id="the-email-padded"),
-        pytest.param("password1234", EMAIL, None, GUESSABLE, id="common-word-and-digits"),
-        pytest.param("Password123!", EMAIL, None, GUESSABLE, id="common-with-symbols"),
-        pytest.param("123456789012", EMAIL, None, GUESSABLE, id="digit-run"),
-        pytest.param("aaaaaaaaaaaa", EMAIL, None, GUESSABLE, id="repeated-character"),
-        pytest.param("qwertyuiopasdf", EMAIL, None, GUESSABLE, id="keyboard-walk"),
-        pytest.param("abcdefghijkl", EMAIL, None, GUESSABLE, id="alphabet-run"),
-        pytest.param(STRONG_UNLESS_PERSONAL, EMAIL, None, GUESSABLE, id="built-from-the-email"),
+    ],
+)
+def test_rejected_passwords_come_with_the_reason(
+    password: str, email: str, full_name: str | None, reason: PasswordProblem
+) -> None:
+    assert password_problem(password, email=email, full_name=full_name) == reason
+
+
+@pytest.mark.parametrize(
+    ("password", "email", "full_name", "code", "summary_and_advice"),
+    [
+        pytest.param(
+            "password1234",
+            EMAIL,
+            None,
+            FieldErrorCode.TOO_COMMON,
+            (GUESSABLE, "This is a very common password."),
+            id="common-word-and-digits",
+        ),
+        pytest.param(
+            "Password123!",
+            EMAIL,
+            None,
+            FieldErrorCode.TOO_COMMON,
+            (GUESSABLE, "Capitalization doesn't help very much."),
+            id="common-with-symbols",
+        ),
+        pytest.param(
+            "123456789012",
+            EMAIL,
+            None,
+            FieldErrorCode.TOO_COMMON,
+            (GUESSABLE, "Add another word or two."),
+            id="digit-run",
+        ),
+        pytest.param(
+            "aaaaaaaaaaaa",
+            EMAIL,
+            None,
+            FieldErrorCode.TOO_COMMON,
+            (GUESSABLE, 'Repeats like "aaa" are easy to guess.'),
+            id="repeated-character",
+        ),
+        pytest.param(
+            "qwertyuiopasdf",
+            EMAIL,
+            None,
+            FieldErrorCode.TOO_COMMON,
+            (GUESSABLE, "Add another word or two."),
+            id="keyboard-walk",
+        ),
+        pytest.param(
+            "abcdefghijkl",
+            EMAIL,
+            None,
+            FieldErrorCode.TOO_COMMON,
+            (GUESSABLE, "Add another word or two."),
+            id="alphabet-run",
+        ),
+        pytest.param(
+            STRONG_UNLESS_PERSONAL,
+            EMAIL,
+            None,
+            FieldErrorCode.TOO_SIMILAR_TO_ACCOUNT,
+            (SIMILAR_TO_ACCOUNT, "Add another word or two."),
+            id="built-from-the-email",
+        ),
         pytest.param(
             "bartholomewquizzlewick",
             "bq@example.com",
             "Bartholomew Quizzlewick",
-            GUESSABLE,
+            FieldErrorCode.TOO_SIMILAR_TO_ACCOUNT,
+            (SIMILAR_TO_ACCOUNT, "Add another word or two."),
             id="built-from-the-full-name",
         ),
     ],
 )
-def test_rejected_passwords_come_with_the_reason(
-    password: str, email: str, full_name: str | None, reason: str
+def test_guessable_passwords_say_which_rule_and_how_to_do_better(
+    password: str,
+    email: str,
+    full_name: str | None,
+    code: FieldErrorCode,
+    summary_and_advice: tuple[str, str],
 ) -> None:
-    assert password_problem(password, email=email, full_name=full_name) == reason
+    summary, advice = summary_and_advice
+    problem = password_problem(password, email=email, full_name=full_name)
+
+    assert problem is not None
+    assert problem.code is code
+    # The rule first, then the strength checker's own feedback, which a form can show.
+    assert problem.message.startswith(f"{summary}. ")
+    assert advice in problem.message
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.config import Settings
 from gql_app.db import SessionFactory
 from gql_app.email.service import RESET_PATH, VERIFY_PATH, EmailService
+from gql_app.error_reasons import ErrorReason
 from gql_app.errors import (
+    MESSAGES,
     ConflictError,
     EmailDeliveryError,
     InputValidationError,
@@ -29,7 +31,6 @@ from gql_app.security.passwords import VerifyResult, password_hash, verify_passw
 from gql_app.services import accounts as accounts_service
 from gql_app.services import email_verification as email_verification_service
 from gql_app.services.accounts import (
-    EMAIL_TAKEN,
     PasswordChange,
     PasswordReset,
     ProfileChanges,
@@ -221,7 +222,7 @@ class TestUpdateMe:
                     jobs=jobs,
                 )
 
-        assert caught.value.message == EMAIL_TAKEN
+        assert caught.value.reason is ErrorReason.EMAIL_TAKEN
         stored = await load_user(session_factory, user.id)
         assert (stored.email, stored.is_verified, stored.full_name) == (
             user.email,
@@ -285,7 +286,7 @@ class TestSaveUserOrConflict:
         async with session_factory() as session:
             loaded = await session.get(User, user.id)
             assert loaded is not None
-            with pytest.raises(ConflictError, match=EMAIL_TAKEN):
+            with pytest.raises(ConflictError, match=MESSAGES[ErrorReason.EMAIL_TAKEN]):
                 await accounts_service.save_user_or_conflict(
                     session=session, user=loaded, values={"email": "raced@example.com"}
                 )

@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.db import SessionFactory
+from gql_app.error_reasons import ErrorReason
 from gql_app.errors import (
+    MESSAGES,
     ConflictError,
     InputValidationError,
     NotFoundError,
@@ -18,8 +20,7 @@ from gql_app.errors import (
 from gql_app.models import ActionToken, AuthSession, RefreshToken, User
 from gql_app.security.passwords import verify_password
 from gql_app.services import admin as admin_service
-from gql_app.services.accounts import EMAIL_TAKEN
-from gql_app.services.admin import LAST_SUPERUSER, AccountChanges, NewAccount
+from gql_app.services.admin import AccountChanges, NewAccount
 from tests.auth_factories import create_action_token, create_auth_session, create_refresh_token
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.services.support import CollectingScheduler, viewer_for
@@ -113,7 +114,7 @@ class TestCreateUser:
                 data=NewAccount(email="TestUser@Example.com", password=STRONG_PASSWORD),
             )
 
-        assert caught.value.message == EMAIL_TAKEN
+        assert caught.value.reason is ErrorReason.EMAIL_TAKEN
         assert await count_rows(session_factory, User) == 1
 
     async def test_bad_input_names_every_offending_field(
@@ -266,7 +267,7 @@ class TestUpdateUser:
     ) -> None:
         user = await create_user(db_session, full_name="Unchanged")
 
-        with pytest.raises(ConflictError, match=EMAIL_TAKEN):
+        with pytest.raises(ConflictError, match=MESSAGES[ErrorReason.EMAIL_TAKEN]):
             await admin_service.update_user(
                 session=request_session,
                 user_id=str(user.id),
@@ -435,7 +436,7 @@ class TestUpdateUser:
                 session=request_session, user_id=str(test_superuser.id), changes=changes
             )
 
-        assert caught.value.message == LAST_SUPERUSER
+        assert caught.value.reason is ErrorReason.LAST_SUPERUSER
         saved = await stored(session_factory, test_superuser.id)
         assert (saved.is_active, saved.is_superuser) == (True, True)
         assert not await revoked(session_factory, auth_session.id)
@@ -594,7 +595,7 @@ class TestDeleteUser:
                 session=request_session, viewer=viewer, user_id=str(test_superuser.id)
             )
 
-        assert caught.value.message == LAST_SUPERUSER
+        assert caught.value.reason is ErrorReason.LAST_SUPERUSER
         assert await load_user(session_factory, test_superuser.id) is not None
 
     async def test_an_inactive_superuser_may_be_deleted(

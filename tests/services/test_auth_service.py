@@ -13,6 +13,7 @@ from gql_app.api.errors import domain_error_code
 from gql_app.config import Settings
 from gql_app.crud import users as users_crud
 from gql_app.db import SessionFactory
+from gql_app.error_reasons import ErrorReason
 from gql_app.errors import (
     AuthenticationError,
     ConflictError,
@@ -188,7 +189,7 @@ class TestRegister:
                     full_name="Bartholomew Quizzlewick",
                 ),
                 "password",
-                "too common",
+                "from the account's email or name",
                 id="password-is-the-full-name",
             ),
             pytest.param(
@@ -389,7 +390,7 @@ class TestLogin:
         with pytest.raises(PermissionDeniedError) as caught:
             await login(db_session, strict, user.email)
 
-        assert caught.value.message == auth_service.EMAIL_NOT_VERIFIED
+        assert caught.value.reason is ErrorReason.EMAIL_NOT_VERIFIED
         assert await count_rows(db_session, AuthSession) == 0
 
     async def test_verified_account_signs_in_when_verification_is_required(
@@ -685,7 +686,7 @@ class TestAuthenticate:
             settings=settings, user_id=test_user.id, session_id=uuid.uuid4(), now=datetime.now(UTC)
         )
 
-        with pytest.raises(AuthenticationError, match=r"^Session not found$"):
+        with pytest.raises(AuthenticationError, match=r"^Session has ended$"):
             await auth_service.authenticate(
                 session=db_session, settings=settings, access_token=token
             )

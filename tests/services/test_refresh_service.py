@@ -16,14 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
 from gql_app.db import SessionFactory, create_engine, create_session_factory
-from gql_app.errors import AuthenticationError, PermissionDeniedError
+from gql_app.error_reasons import ErrorReason
+from gql_app.errors import MESSAGES, AuthenticationError, PermissionDeniedError
 from gql_app.models import AuthSession, Base, RefreshToken, User
 from gql_app.security import tokens
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import (
-    INVALID_REFRESH_TOKEN,
-    REFRESH_TOKEN_REUSED,
-    SESSION_ENDED,
     ClientInfo,
     Credentials,
     IssuedTokens,
@@ -203,7 +201,7 @@ class TestReuseDetection:
         ):
             await refresh(db_session, settings, first.refresh_token)
 
-        assert caught.value.message == REFRESH_TOKEN_REUSED
+        assert caught.value.reason is ErrorReason.REFRESH_TOKEN_REUSED
         auth_session = await stored_session(session_factory, first)
         assert auth_session.revoked_at == at(1 + grace + 1)
         assert (await stored_session(session_factory, second)).id == auth_session.id
@@ -221,12 +219,16 @@ class TestReuseDetection:
 
         with freeze_time(at(grace + 3)):
             for access_token in (first.access_token, second.access_token):
-                with pytest.raises(AuthenticationError, match=f"^{SESSION_ENDED}$"):
+                with pytest.raises(
+                    AuthenticationError, match=f"^{MESSAGES[ErrorReason.SESSION_ENDED]}$"
+                ):
                     await auth_service.authenticate(
                         session=db_session, settings=settings, access_token=access_token
                     )
             # The legitimate holder's newest refresh token is dead too.
-            with pytest.raises(AuthenticationError, match=f"^{SESSION_ENDED}$"):
+            with pytest.raises(
+                AuthenticationError, match=f"^{MESSAGES[ErrorReason.SESSION_ENDED]}$"
+            ):
                 await refresh(db_session, settings, second.refresh_token)
 
     async def test_reuse_revokes_only_that_session(
@@ -325,7 +327,9 @@ class TestReuseDetection:
             if accepted:
                 assert (await refresh(db_session, settings, first.refresh_token)).user
             else:
-                with pytest.raises(AuthenticationError, match=REFRESH_TOKEN_REUSED):
+                with pytest.raises(
+                    AuthenticationError, match=MESSAGES[ErrorReason.REFRESH_TOKEN_REUSED]
+                ):
                     await refresh(db_session, settings, first.refresh_token)
 
     async def test_a_zero_grace_window_refuses_any_later_reuse(
@@ -339,7 +343,7 @@ class TestReuseDetection:
 
         with (
             freeze_time(at(1) + timedelta(microseconds=1)),
-            pytest.raises(AuthenticationError, match=REFRESH_TOKEN_REUSED),
+            pytest.raises(AuthenticationError, match=MESSAGES[ErrorReason.REFRESH_TOKEN_REUSED]),
         ):
             await refresh(db_session, settings, first.refresh_token)
 
@@ -393,12 +397,14 @@ class TestRefreshRefused:
         with pytest.raises(AuthenticationError) as caught:
             await refresh(db_session, settings, tokens.new_opaque_token())
 
-        assert caught.value.message == INVALID_REFRESH_TOKEN
+        assert caught.value.reason is ErrorReason.REFRESH_TOKEN_INVALID
 
     async def test_empty_token_is_refused(
         self, db_session: AsyncSession, settings: Settings
     ) -> None:
-        with pytest.raises(AuthenticationError, match=f"^{INVALID_REFRESH_TOKEN}$"):
+        with pytest.raises(
+            AuthenticationError, match=f"^{MESSAGES[ErrorReason.REFRESH_TOKEN_INVALID]}$"
+        ):
             await refresh(db_session, settings, "")
 
     async def test_expired_session_is_refused(
@@ -417,7 +423,7 @@ class TestRefreshRefused:
         with freeze_time(at(lifetime)), pytest.raises(AuthenticationError) as caught:
             await refresh(db_session, settings, issued.refresh_token)
 
-        assert caught.value.message == SESSION_ENDED
+        assert caught.value.reason is ErrorReason.SESSION_ENDED
         assert (await stored_token(session_factory, issued.refresh_token)).rotated_at is None
 
     async def test_revoked_session_is_refused(
@@ -426,7 +432,7 @@ class TestRefreshRefused:
         issued = await login(db_session, settings, test_user)
         await auth_service.logout(session=db_session, refresh_token=issued.refresh_token)
 
-        with pytest.raises(AuthenticationError, match=f"^{SESSION_ENDED}$"):
+        with pytest.raises(AuthenticationError, match=f"^{MESSAGES[ErrorReason.SESSION_ENDED]}$"):
             await refresh(db_session, settings, issued.refresh_token)
 
     async def test_inactive_user_is_forbidden_and_nothing_is_rotated(
@@ -462,7 +468,10 @@ class TestLogout:
             await auth_service.logout(session=db_session, refresh_token=issued.refresh_token)
 
         assert (await stored_session(session_factory, issued)).revoked_at == at(30)
-        with freeze_time(at(31)), pytest.raises(AuthenticationError, match=SESSION_ENDED):
+        with (
+            freeze_time(at(31)),
+            pytest.raises(AuthenticationError, match=MESSAGES[ErrorReason.SESSION_ENDED]),
+        ):
             await auth_service.authenticate(
                 session=db_session, settings=settings, access_token=issued.access_token
             )
@@ -521,5 +530,5 @@ class TestLogout:
         with pytest.raises(AuthenticationError) as caught:
             await auth_service.logout(session=db_session, refresh_token="not-a-token")
 
-        assert caught.value.message == INVALID_REFRESH_TOKEN
+        assert caught.value.reason is ErrorReason.REFRESH_TOKEN_INVALID
         assert (await stored_session(session_factory, issued)).revoked_at is None

@@ -1,14 +1,16 @@
 """Does the answer's timing tell whether an account exists?
 
 Serves the real app with uvicorn (a SQLite file database, production settings, rate
-limiting off so the limits do not answer first), alternates requests for an existing and an
-unknown account over HTTP, and reports the median latency of each and how far apart they
-are. Over real HTTP, as clients see it: the reset mail is sent after the response.
+limiting off so the limits do not answer first, REGISTRATION_CONCEALS_EXISTING on),
+alternates requests for an existing and an unknown account over HTTP, and reports the
+median latency of each and how far apart they are. Over real HTTP, as clients see it: the
+reset mail is sent after the response.
 Run: `.venv/bin/python -m bench.enumeration [--samples N] [--json out.json]`.
 """
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import sys
@@ -30,6 +32,7 @@ from gql_app.security.passwords import hash_password
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the benchmark account's
 LOGIN = "mutation ($i: LoginInput!) { login(input: $i) { accessToken } }"
 RESET = "mutation ($e: String!) { requestPasswordReset(email: $e) }"
+REGISTER = "mutation ($i: RegisterInput!) { register(input: $i) { id email isVerified } }"
 
 
 async def _timed(call: Callable[[], Awaitable[Any]]) -> float:
@@ -75,7 +78,9 @@ async def _seed(settings: Settings) -> None:
 async def run(samples: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         environment = production_environment(
-            f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", RATE_LIMIT_ENABLED="false"
+            f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}",
+            RATE_LIMIT_ENABLED="false",
+            REGISTRATION_CONCEALS_EXISTING="true",
         )
         await _seed(Settings.model_validate({k.lower(): v for k, v in environment.items()}))
         async with (
@@ -98,10 +103,26 @@ async def run(samples: int) -> dict[str, Any]:
                 existing=post(RESET, {"e": "member@example.com"}),
                 unknown=post(RESET, {"e": "nobody@example.com"}),
             )
+            newcomers = (f"new-{n}@example.com" for n in itertools.count())
+
+            async def register_new() -> Any:
+                account = {"email": next(newcomers), "password": PASSWORD}
+                return await http.post(
+                    "/graphql", json={"query": REGISTER, "variables": {"i": account}}
+                )
+
+            register = await _compare(
+                samples,
+                existing=post(
+                    REGISTER, {"i": {"email": "member@example.com", "password": PASSWORD}}
+                ),
+                unknown=register_new,
+            )
     return {
         "samples": samples,
         "login_wrong_password_vs_unknown_email": login,
         "password_reset_existing_vs_unknown_email": reset,
+        "register_concealed_existing_vs_new_email": register,
     }
 
 

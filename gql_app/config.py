@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     password_reset_token_expire_seconds: int = Field(default=3600, gt=0)
     email_verification_token_expire_seconds: int = Field(default=48 * 3600, gt=0)
     require_verified_email: bool = False
+    # `register` with an address in use answers like a new registration and mails the
+    # owner, instead of answering CONFLICT (README, "Accounts and tokens").
+    registration_conceals_existing: bool = False
     jwt_issuer: str = "gql-app"
     jwt_audience: str = "gql-app"
 

@@ -57,6 +57,15 @@ class EmailService:
             ),
         )
 
+    async def send_registration_attempt(self, *, to: str) -> None:
+        await self._send(
+            to=to,
+            subject="Someone tried to sign up with your email address",
+            body=_template("registration_attempt.txt").substitute(
+                sign_in=self._settings.frontend_base_url.rstrip("/"),
+            ),
+        )
+
     async def _send(self, *, to: str, subject: str, body: str) -> None:
         message = EmailMessage()
         message["From"] = self._settings.email_from

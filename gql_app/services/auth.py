@@ -1,6 +1,7 @@
 """Registration, login and resolving who an access token belongs to."""
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from gql_app.db import release_connection
 from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import (
     AuthenticationError,
+    ConflictError,
     FieldError,
     InputValidationError,
     InvalidCredentialsError,
@@ -27,7 +29,7 @@ from gql_app.security.password_policy import MAX_LENGTH, assess_password
 from gql_app.security.passwords import hash_password, verify_against_dummy, verify_password
 from gql_app.services.accounts import create_user_or_conflict, ensure_email_free
 from gql_app.services.email_verification import deliver_email_verification
-from gql_app.services.jobs import JobScheduler
+from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
@@ -61,13 +63,53 @@ class IssuedTokens:
     user: User
 
 
-async def register(*, session: AsyncSession, data: Registration, jobs: JobScheduler) -> User:
+async def register(
+    *, session: AsyncSession, data: Registration, jobs: JobScheduler, conceal_existing: bool = False
+) -> User:
+    """Create the account and mail its verification link.
+
+    An address in use answers CONFLICT (EMAIL_TAKEN), which tells anyone that it has an
+    account. With ``conceal_existing`` it answers like a new registration instead, after the
+    same validation and hashing, and the owner is told by email that someone tried.
+    """
     new_user = await validated_new_user(data)
-    await ensure_email_free(session=session, email=new_user.email)
-    user = await create_user_or_conflict(session=session, data=new_user)
+    try:
+        await ensure_email_free(session=session, email=new_user.email)
+        user = await create_user_or_conflict(session=session, data=new_user)
+    except ConflictError:
+        if not conceal_existing:
+            raise
+        await release_connection(session)
+        jobs.schedule(deliver_registration_attempt_notice, email=new_user.email)
+        return unsaved_user(new_user)
     await session.commit()
     jobs.schedule(deliver_email_verification, user_id=user.id)
     return user
+
+
+def unsaved_user(data: users_crud.NewUser) -> User:
+    """What a new registration answers with, for an account that is never stored."""
+    now = utc_now()
+    return User(
+        id=uuid.uuid4(),
+        email=data.email,
+        password_hash=data.password_hash,
+        full_name=data.full_name,
+        is_active=data.is_active,
+        is_superuser=data.is_superuser,
+        is_verified=data.is_verified,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def deliver_registration_attempt_notice(context: JobContext, *, email: str) -> None:
+    user = await users_crud.get_by_email(session=context.session, email=email)
+    if user is None or not user.is_active:
+        return
+    recipient = user.email
+    await release_connection(context.session)
+    await context.email.send_registration_attempt(to=recipient)
 
 
 async def validated_new_user(data: Registration) -> users_crud.NewUser:

@@ -76,9 +76,12 @@ async def register(
     jobs: JobScheduler,
     client: ClientInfo,
     limiter: RateLimiter,
+    conceal_existing: bool = False,
 ) -> User:
     await registration_attempt(limiter=limiter, client=client)
-    return await auth_service.register(session=session, data=data, jobs=jobs)
+    return await auth_service.register(
+        session=session, data=data, jobs=jobs, conceal_existing=conceal_existing
+    )
 
 
 async def request_password_reset(

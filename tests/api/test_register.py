@@ -1,7 +1,10 @@
+from email.message import EmailMessage
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_app.config import Settings
 from gql_app.models import User
 from tests.factories import STRONG_PASSWORD
 from tests.graphql import GraphQLClient
@@ -62,6 +65,7 @@ class TestRegister:
 
         error = response.single_error("CONFLICT")
         assert error["message"] == "An account with this email already exists"
+        assert error["extensions"]["reason"] == "EMAIL_TAKEN"
         assert await user_count(db_session) == 1
 
     @pytest.mark.parametrize(
@@ -154,3 +158,74 @@ class TestRegister:
 
         error = response.single_error("BAD_USER_INPUT")
         assert error["extensions"]["fields"][0]["field"] == "input"
+
+
+class TestRegistrationConcealingExisting:
+    """REGISTRATION_CONCEALS_EXISTING=true: an address in use answers like a new one."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"registration_conceals_existing": True})
+
+    async def test_an_address_in_use_answers_like_a_new_registration(
+        self, gql: GraphQLClient, test_user: User, db_session: AsyncSession
+    ) -> None:
+        taken = await gql(
+            REGISTER, {"input": {"email": "TestUser@example.com", "password": STRONG_PASSWORD}}
+        )
+        new = await gql(
+            REGISTER, {"input": {"email": "newcomer@example.com", "password": STRONG_PASSWORD}}
+        )
+
+        assert taken.errors == new.errors == []
+        answered, fresh = taken.data["register"], new.data["register"]
+        assert set(answered) == set(fresh)
+        assert answered["email"] == "testuser@example.com"
+        assert answered["id"] != str(test_user.id)
+        flags = ("isActive", "isSuperuser", "isVerified", "fullName")
+        assert [answered[flag] for flag in flags] == [fresh[flag] for flag in flags]
+
+    async def test_the_existing_account_is_left_alone_and_its_owner_is_told(
+        self,
+        gql: GraphQLClient,
+        test_user: User,
+        db_session: AsyncSession,
+        outbox: list[EmailMessage],
+    ) -> None:
+        password_hash = test_user.password_hash
+
+        response = await gql(
+            REGISTER,
+            {"input": {"email": test_user.email, "password": STRONG_PASSWORD, "fullName": "X"}},
+        )
+
+        assert response.errors == []
+        assert await user_count(db_session) == 1
+        await db_session.refresh(test_user)
+        assert (test_user.password_hash, test_user.full_name) == (password_hash, None)
+        [notice] = outbox
+        assert notice["To"] == test_user.email
+        assert notice["Subject"] == "Someone tried to sign up with your email address"
+        assert "No new account was created" in notice.get_content()
+        # Nothing in it works as a link to the account: no token travels.
+        assert "token=" not in notice.get_content()
+
+    async def test_a_new_address_still_registers_and_gets_its_verification_link(
+        self, gql: GraphQLClient, db_session: AsyncSession, outbox: list[EmailMessage]
+    ) -> None:
+        response = await gql(
+            REGISTER, {"input": {"email": "newcomer@example.com", "password": STRONG_PASSWORD}}
+        )
+
+        assert response.errors == []
+        assert await user_count(db_session) == 1
+        [message] = outbox
+        assert message["Subject"] == "Confirm your email address"
+
+    async def test_invalid_input_is_still_refused_as_input(
+        self, gql: GraphQLClient, test_user: User
+    ) -> None:
+        response = await gql(REGISTER, {"input": {"email": test_user.email, "password": "short"}})
+
+        error = response.single_error("BAD_USER_INPUT")
+        assert error["extensions"]["fields"][0]["code"] == "TOO_SHORT"

@@ -1,6 +1,7 @@
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 from freezegun import freeze_time
@@ -34,7 +35,7 @@ from gql_app.security.passwords import (
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
-from tests.services.support import CollectingScheduler
+from tests.services.support import CollectingScheduler, RecordingScheduler
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
 NO_CLIENT = ClientInfo()
@@ -710,3 +711,43 @@ class TestAuthenticate:
             await auth_service.authenticate(
                 session=db_session, settings=settings, access_token="not.a.jwt"
             )
+
+
+class TestRegisterConcealingExisting:
+    async def test_an_address_in_use_answers_with_an_account_that_is_never_stored(
+        self, db_session: AsyncSession, session_factory: SessionFactory, test_user: User
+    ) -> None:
+        scheduler = CollectingScheduler()
+
+        answered = await auth_service.register(
+            jobs=scheduler,
+            session=db_session,
+            data=Registration(email=test_user.email, password=STRONG_PASSWORD),
+            conceal_existing=True,
+        )
+
+        assert answered.id != test_user.id
+        assert (answered.email, answered.is_verified) == (test_user.email, False)
+        # Hashed like a new registration: the same work, so the same time.
+        assert (await verify_password(STRONG_PASSWORD, answered.password_hash)).valid is True
+        async with session_factory() as other:
+            assert await other.get(User, answered.id) is None
+        [notice] = scheduler.scheduled
+        assert notice.job is auth_service.deliver_registration_attempt_notice
+        assert notice.kwargs == {"email": test_user.email}
+
+    @pytest.mark.parametrize("active", [True, False])
+    async def test_the_notice_goes_to_an_active_owner_only(
+        self,
+        db_session: AsyncSession,
+        jobs: RecordingScheduler,
+        sent_mail: list[EmailMessage],
+        active: bool,
+    ) -> None:
+        owner = await create_user(db_session, email="owner@example.com", is_active=active)
+        for email in (owner.email, "nobody@example.com"):
+            jobs.schedule(auth_service.deliver_registration_attempt_notice, email=email)
+
+        await jobs.run_all()
+
+        assert [message["To"] for message in sent_mail] == ([owner.email] if active else [])

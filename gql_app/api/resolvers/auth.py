@@ -32,6 +32,7 @@ class AuthMutation:
                 jobs=info.context.jobs(),
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,
+                conceal_existing=info.context.settings.registration_conceals_existing,
             )
         return UserType.from_model(user)
 

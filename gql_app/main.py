@@ -7,6 +7,7 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gql_app.api import graphiql
 from gql_app.api.context import get_context
@@ -18,6 +19,7 @@ from gql_app.api.persisted_queries import (
     RedisQueryStorage,
     persisted_query_storage,
 )
+from gql_app.api.request_errors import http_exception_answer
 from gql_app.api.request_log import RequestLog
 from gql_app.api.router import GraphQLEndpoint
 from gql_app.api.schema import build_schema
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request_timeout_seconds=settings.request_timeout_seconds,
     )
     app.include_router(graphql_router, prefix="/graphql")
+    app.add_exception_handler(StarletteHTTPException, http_exception_answer)
     if settings.graphiql_enabled:
         graphiql.mount_assets(app)
 

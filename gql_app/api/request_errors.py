@@ -8,6 +8,10 @@ the body, the same ``errors`` shape as every other answer, so a client branches 
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
 from gql_app.api.error_codes import ErrorCode, ErrorReason
 
 CODE_FOR_STATUS: dict[int, ErrorCode] = {
@@ -50,3 +54,10 @@ def request_error_bytes(
 ) -> bytes:
     body = request_error(status, message, code=code, reason=reason, **extensions)
     return json.dumps(body).encode()
+
+
+async def http_exception_answer(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such route, a method a route does not take), coded."""
+    assert isinstance(error, StarletteHTTPException)
+    body = request_error(error.status_code, str(error.detail))
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)

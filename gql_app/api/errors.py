@@ -31,9 +31,10 @@ INTERNAL_ERROR_MESSAGE = "Internal server error"
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _VARIABLE_ERROR = re.compile(r"^Variable '\$(?P<name>\w+)'")
-# Left out, or null where the type says non-null: the field is required.
+# Left out, null where the type says non-null, or an input object without a required field.
 _VARIABLE_MISSING = re.compile(
-    r"^Variable '\$\w+' of (non-null|required) type .* (was not provided|must not be null)"
+    r"^Variable '\$\w+' has invalid value: Expected (a )?value of (non-null )?type '[^']+'"
+    r" (to be provided|not to be None|to include required field)"
 )
 
 _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {

@@ -33,6 +33,7 @@ def request_error(
     *,
     code: ErrorCode | None = None,
     reason: ErrorReason | None = None,
+    retry_after: int | None = None,
     **extensions: Any,
 ) -> dict[str, Any]:
     """The answer's body: one error whose code is ``code``, or the status's.
@@ -41,6 +42,8 @@ def request_error(
     """
     error_code = code or CODE_FOR_STATUS.get(status, ErrorCode.BAD_REQUEST)
     coded = {"code": error_code, "reason": reason or ErrorReason(error_code), **extensions}
+    if retry_after is not None:
+        coded["retryAfter"] = retry_after
     return {"errors": [{"message": message, "extensions": coded}]}
 
 
@@ -50,9 +53,9 @@ def request_error_bytes(
     *,
     code: ErrorCode | None = None,
     reason: ErrorReason | None = None,
-    **extensions: Any,
+    retry_after: int | None = None,
 ) -> bytes:
-    body = request_error(status, message, code=code, reason=reason, **extensions)
+    body = request_error(status, message, code=code, reason=reason, retry_after=retry_after)
     return json.dumps(body).encode()
 
 

@@ -272,7 +272,7 @@ def _timed_out(seconds: float, response_type: str) -> Response:
         503,
         f"The request did not complete within {seconds:g} s; try again shortly",
         reason=ErrorReason.DEADLINE_EXCEEDED,
-        retryAfter=OUTAGE_RETRY_AFTER_SECONDS,
+        retry_after=OUTAGE_RETRY_AFTER_SECONDS,
     )
     if response_type == GRAPHQL_RESPONSE_JSON:
         return JSONResponse(

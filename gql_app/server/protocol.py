@@ -215,7 +215,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
             self.flow.pause_reading()
             return
-        body = request_error_bytes(status, message, reason=reason)
+        body = request_error_bytes(status, message, reason=reason, retry_after=retry_after)
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])

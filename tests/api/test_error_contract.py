@@ -67,7 +67,33 @@ class TestDocumentErrors:
         )
 
         error = response.single_error("BAD_USER_INPUT")
-        assert error["extensions"]["fields"][0]["field"] == "first"
+        assert error["extensions"]["reason"] == "BAD_USER_INPUT"
+        [field] = error["extensions"]["fields"]
+        assert (field["field"], field["code"]) == ("first", "INVALID_VALUE")
+
+    @pytest.mark.parametrize(
+        ("document", "variables"),
+        [
+            pytest.param(
+                "mutation ($t: String!) { verifyEmail(token: $t) { id } }", {}, id="left-out"
+            ),
+            pytest.param(
+                "mutation ($t: String!) { verifyEmail(token: $t) { id } }", {"t": None}, id="null"
+            ),
+            pytest.param(
+                "mutation ($i: RegisterInput!) { register(input: $i) { id } }",
+                {"i": {"email": "someone@example.com"}},
+                id="input-without-a-required-field",
+            ),
+        ],
+    )
+    async def test_a_required_variable_missing_is_field_code_required(
+        self, gql: GraphQLClient, document: str, variables: dict[str, object]
+    ) -> None:
+        response = await gql(document, variables)
+
+        [field] = response.single_error("BAD_USER_INPUT")["extensions"]["fields"]
+        assert field["code"] == "REQUIRED"
 
     async def test_missing_document_is_rejected_by_the_transport(self, client: AsyncClient) -> None:
         response = await client.post("/graphql", json={"variables": {}})

@@ -158,7 +158,7 @@ class TestRegisterLoginMe:
         again = await register(gql, "TWICE@Example.com")
 
         error = again.single_error("CONFLICT")
-        assert error["reason"] == ErrorReason.EMAIL_TAKEN
+        assert error["extensions"]["reason"] == ErrorReason.EMAIL_TAKEN
         assert again.data is None
 
     async def test_wrong_password_is_refused(self, gql: GraphQLClient) -> None:
@@ -377,7 +377,10 @@ class TestConcurrentRegistration:
         assert codes == ["CONFLICT"] * 19
         for response in responses:
             if response.errors:
-                assert response.single_error("CONFLICT")["reason"] == ErrorReason.EMAIL_TAKEN
+                assert (
+                    response.single_error("CONFLICT")["extensions"]["reason"]
+                    == ErrorReason.EMAIL_TAKEN
+                )
 
         stored = await db_session.scalar(
             select(func.count())

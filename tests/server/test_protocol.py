@@ -175,7 +175,8 @@ class TestHeaderLimits:
 
         assert status_of(answer) == 431
         assert body_of(answer)["errors"][0]["extensions"] == {
-            "code": "REQUEST_HEADER_FIELDS_TOO_LARGE"
+            "code": "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            "reason": "REQUEST_HEADER_FIELDS_TOO_LARGE",
         }
         assert b"connection: close" in answer
         assert served.app.requests == []
@@ -243,6 +244,11 @@ class TestConnectionCap:
 
         assert status_of(answer) == 503
         assert b"retry-after: 1" in answer
+        assert body_of(answer)["errors"][0]["extensions"] == {
+            "code": "SERVICE_UNAVAILABLE",
+            "reason": "TOO_MANY_CONNECTIONS",
+            "retryAfter": 1,
+        }
         assert served.app.requests == []
 
 

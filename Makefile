@@ -11,14 +11,22 @@ PORT ?= 8000
 
 help:
 	@echo "make run     install pinned dependencies, migrate and serve on http://$(HOST):$(PORT)/graphql"
+	@echo "             (make run PORT=8001 HOST=0.0.0.0 to change where; Ctrl+C stops it)"
 	@echo "make test    install pinned dev dependencies; run ruff, mypy and the whole test suite"
 	@echo "make faults  stop, freeze and overload servers of its own under the running app"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make lock    re-resolve requirements/*.txt from pyproject.toml"
 	@echo "make bench   run the benchmark suite (needs wrk; see BENCHMARKS.md)"
 
+# A failed venv (Debian's python3 without python3-venv) is removed, so that the next
+# make, once the package is installed, starts over instead of using a venv without pip.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "gql-app needs Python 3.11 or newer; '$(PYTHON)' is not (make run PYTHON=python3.12 picks another)" >&2; \
+		exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "'$(PYTHON) -m venv' failed; on Debian or Ubuntu: sudo apt-get install python3-venv" >&2; \
+		exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 
 # The project itself is installed without build isolation, so its build backend

@@ -3,6 +3,7 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -118,7 +119,9 @@ class Settings(BaseSettings):
     # Password checks waiting for a hashing thread, per process; beyond, sign-ins are
     # answered SERVICE_UNAVAILABLE at once instead of waiting for seconds.
     password_hashing_queue_size: int = Field(default=32, ge=1)
-    cors_origins: list[str] = Field(default_factory=list)
+    # Browser origins allowed to call the API. Unset: the origin of FRONTEND_BASE_URL in
+    # development (the frontend a newcomer starts works at once), none elsewhere.
+    cors_origins: list[str] | None = None
     migrate_on_start: bool = True
     log_level: str = "INFO"
     # JSON lines for log collectors; readable lines for people. Unset: JSON in production.
@@ -183,6 +186,25 @@ class Settings(BaseSettings):
         return self._outside_production_unless(self.graphql_get_queries)
 
     @property
+    def allowed_cors_origins(self) -> list[str]:
+        if self.cors_origins is not None:
+            return self.cors_origins
+        if self.environment != "development":
+            return []
+        frontend = origin_of(self.frontend_base_url)
+        return [frontend] if frontend else []
+
+    @property
+    def dev_mail_enabled(self) -> bool:
+        # Only what the console prints anyway: with a real mail server the messages reach
+        # real people, and their links must not be readable by whoever finds the page.
+        return self.environment == "development" and self.email_backend == "console"
+
+    @property
+    def root_redirects_to_graphiql(self) -> bool:
+        return self.environment == "development" and self.graphiql_enabled
+
+    @property
     def resolved_log_format(self) -> str:
         if self.log_format is not None:
             return self.log_format
@@ -192,6 +214,20 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         assert self.secret_key is not None, "resolved by the validator"
         return self.secret_key.get_secret_value()
+
+
+def origin_of(url: str) -> str | None:
+    """The Origin header a browser sends from pages under ``url``; None for a URL it never would."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + ("" if port in (None, default_port) else f":{port}")
 
 
 def _local_development_secret(path: Path) -> str:

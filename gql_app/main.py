@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gql_app.api import graphiql
 from gql_app.api.context import get_context
+from gql_app.api.dev_mail import add_dev_mail_route
 from gql_app.api.documents import DocumentCache
 from gql_app.api.health import add_health_routes
 from gql_app.api.http import RequestGuard, SecurityHeaders
@@ -32,6 +33,7 @@ from gql_app.db import (
     watch_availability,
 )
 from gql_app.email.backends import backend_from_settings
+from gql_app.email.mailbox import Mailbox
 from gql_app.email.service import EmailService
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
@@ -78,8 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
     app.state.rate_limiter = RateLimiter.from_settings(settings, availability=availability)
+    mailbox = Mailbox() if settings.dev_mail_enabled else None
     app.state.email_service = EmailService(
-        backend=backend_from_settings(settings), settings=settings
+        backend=backend_from_settings(settings, mailbox=mailbox), settings=settings
     )
     if settings.environment == "production" and settings.email_backend == "console":
         logger.warning("EMAIL_BACKEND=console in production: mail is printed, not sent")
@@ -106,12 +109,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_exception_answer)
     if settings.graphiql_enabled:
         graphiql.mount_assets(app)
+    if settings.root_redirects_to_graphiql:
+        graphiql.redirect_root(app)
+    if mailbox is not None:
+        add_dev_mail_route(app, mailbox=mailbox)
 
     # Added last runs first: the request log, headers on every answer, the guard, then CORS.
-    if settings.cors_origins:
+    if cors_origins := settings.allowed_cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
             expose_headers=["X-Request-ID"],

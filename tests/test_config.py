@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from gql_app.config import MIN_SECRET_KEY_BYTES, Settings, get_settings
+from gql_app.config import MIN_SECRET_KEY_BYTES, Settings, get_settings, origin_of
 
 SETTINGS_ENV = [
     "SECRET_KEY",
@@ -17,6 +17,9 @@ SETTINGS_ENV = [
     "FIRST_SUPERUSER_PASSWORD",
     "ACCESS_TOKEN_EXPIRE_SECONDS",
     "REFRESH_TOKEN_EXPIRE_SECONDS",
+    "CORS_ORIGINS",
+    "FRONTEND_BASE_URL",
+    "EMAIL_BACKEND",
 ]
 LONG_SECRET = "s" * MIN_SECRET_KEY_BYTES
 
@@ -183,6 +186,119 @@ class TestGraphiQL:
         monkeypatch.setenv("GRAPHIQL", "false")
 
         assert make_settings(secret_key=SecretStr(LONG_SECRET)).graphiql_enabled is False
+
+
+class TestCorsOrigins:
+    @pytest.mark.parametrize(
+        ("environment", "origins"),
+        [("development", ["http://localhost:3000"]), ("test", []), ("production", [])],
+    )
+    def test_defaults_by_environment(
+        self, make_settings: Any, environment: str, origins: list[str]
+    ) -> None:
+        settings = make_settings(environment=environment, secret_key=SecretStr(LONG_SECRET))
+
+        assert settings.allowed_cors_origins == origins
+
+    def test_development_follows_the_frontend_base_url(
+        self, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("FRONTEND_BASE_URL", "https://App.Example:8443/welcome/")
+
+        settings = make_settings(secret_key=SecretStr(LONG_SECRET))
+
+        assert settings.allowed_cors_origins == ["https://app.example:8443"]
+
+    def test_development_without_a_usable_frontend_url_allows_none(
+        self, make_settings: Any
+    ) -> None:
+        settings = make_settings(secret_key=SecretStr(LONG_SECRET), frontend_base_url="localhost")
+
+        assert settings.allowed_cors_origins == []
+
+    @pytest.mark.parametrize("environment", ["development", "production"])
+    @pytest.mark.parametrize(
+        ("raw", "origins"),
+        [
+            ("[]", []),
+            (
+                '["https://a.example", "https://b.example"]',
+                ["https://a.example", "https://b.example"],
+            ),
+        ],
+    )
+    def test_an_explicit_list_is_used_as_it_is(
+        self,
+        make_settings: Any,
+        monkeypatch: pytest.MonkeyPatch,
+        environment: str,
+        raw: str,
+        origins: list[str],
+    ) -> None:
+        monkeypatch.setenv("CORS_ORIGINS", raw)
+
+        settings = make_settings(environment=environment, secret_key=SecretStr(LONG_SECRET))
+
+        assert settings.allowed_cors_origins == origins
+
+    @pytest.mark.parametrize(
+        ("url", "origin"),
+        [
+            ("http://localhost:3000", "http://localhost:3000"),
+            ("http://localhost:3000/", "http://localhost:3000"),
+            (" HTTP://LocalHost:3000/app?x=1 ", "http://localhost:3000"),
+            ("https://app.example:443/", "https://app.example"),
+            ("http://app.example:80", "http://app.example"),
+            ("http://app.example:443", "http://app.example:443"),
+            ("http://[::1]:3000/", "http://[::1]:3000"),
+            ("http://user:secret@app.example/", "http://app.example"),
+            ("ftp://files.example", None),
+            ("localhost:3000", None),
+            ("http://", None),
+            ("http://app.example:99999/", None),
+        ],
+    )
+    def test_origin_of_is_what_a_browser_sends(self, url: str, origin: str | None) -> None:
+        assert origin_of(url) == origin
+
+
+class TestDevelopmentPages:
+    @pytest.mark.parametrize(
+        ("environment", "backend", "enabled"),
+        [
+            ("development", "console", True),
+            ("development", "smtp", False),
+            ("development", "memory", False),
+            ("test", "console", False),
+            ("production", "console", False),
+        ],
+    )
+    def test_dev_mail_needs_development_and_the_console(
+        self, make_settings: Any, environment: str, backend: str, enabled: bool
+    ) -> None:
+        settings = make_settings(
+            environment=environment, email_backend=backend, secret_key=SecretStr(LONG_SECRET)
+        )
+
+        assert settings.dev_mail_enabled is enabled
+
+    @pytest.mark.parametrize(
+        ("environment", "graphiql", "redirects"),
+        [
+            ("development", None, True),
+            ("development", False, False),
+            ("test", None, False),
+            ("production", True, False),
+        ],
+    )
+    def test_root_redirects_to_graphiql_in_development_only(
+        self, make_settings: Any, environment: str, graphiql: bool | None, redirects: bool
+    ) -> None:
+        settings = make_settings(
+            environment=environment, graphiql=graphiql, secret_key=SecretStr(LONG_SECRET)
+        )
+
+        assert settings.root_redirects_to_graphiql is redirects
 
 
 class TestOtherSettings:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
 from gql_app.api.http import GRAPHQL_PATH
@@ -102,3 +103,11 @@ def page_html() -> str:
 
 def mount_assets(app: FastAPI) -> None:
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIRECTORY), name="graphiql-assets")
+
+
+def redirect_root(app: FastAPI) -> None:
+    """``GET /`` leads to GraphiQL, where someone who just opened the address wants to be."""
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(GRAPHQL_PATH)

@@ -13,9 +13,20 @@ def _serve(args: argparse.Namespace) -> int:
         raise CliError("--reload runs a single process; leave out --workers", exit_code=USAGE)
     settings = get_settings()
     # Fail here in one line rather than in every worker with a traceback.
-    checked_database_url(settings)
+    database_url = checked_database_url(settings)
     from gql_app import server  # noqa: PLC0415 - only this command needs the server
+    from gql_app.cli.banner import startup_banner  # noqa: PLC0415 - nor the banner
 
+    # A person reads it; log collectors in production would take it for a garbled line.
+    if settings.environment != "production":
+        banner = startup_banner(
+            settings,
+            database_url=database_url,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
+        print(banner, flush=True)
     server.serve(settings, host=args.host, port=args.port, workers=args.workers, reload=args.reload)
     return 0
 

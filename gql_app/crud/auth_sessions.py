@@ -12,6 +12,9 @@ from gql_app.models import AuthSession, User
 @dataclass(frozen=True, slots=True)
 class NewAuthSession:
     user_id: uuid.UUID
+    # The instant the caller signs the session in: its tokens' and lastUsedAt's "now". The
+    # model's default would be read later, at flush, and put createdAt after lastUsedAt.
+    created_at: datetime
     expires_at: datetime
     user_agent: str | None = None
     ip_address: str | None = None

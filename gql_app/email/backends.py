@@ -7,6 +7,7 @@ from typing import Protocol, TextIO
 import aiosmtplib
 
 from gql_app.config import Settings
+from gql_app.email.mailbox import Mailbox, ReadableMessage
 from gql_app.errors import EmailDeliveryError
 
 
@@ -15,15 +16,20 @@ class EmailBackend(Protocol):
 
 
 class ConsoleBackend:
-    """Prints messages for a developer to read; never for production."""
+    """Prints messages for a developer to read, decoded, and keeps them in ``mailbox`` (the
+    development page /dev/mail) when given one; never for production."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, mailbox: Mailbox | None = None) -> None:
         self._stream = stream
+        self.mailbox = mailbox
 
     async def send(self, message: EmailMessage) -> None:
+        readable = ReadableMessage.of(message)
         stream = self._stream or sys.stdout
-        stream.write(f"{message.as_string()}\n{'-' * 72}\n")
+        stream.write(f"{readable.as_text()}{'-' * 72}\n")
         stream.flush()
+        if self.mailbox is not None:
+            self.mailbox.record(readable)
 
 
 class MemoryBackend:
@@ -60,11 +66,12 @@ class SMTPBackend:
             raise EmailDeliveryError from error
 
 
-def backend_from_settings(settings: Settings) -> EmailBackend:
+def backend_from_settings(settings: Settings, *, mailbox: Mailbox | None = None) -> EmailBackend:
+    """``mailbox``: where the console backend also keeps what it prints."""
     match settings.email_backend:
         case "smtp":
             return SMTPBackend(settings)
         case "memory":
             return MemoryBackend()
         case "console":
-            return ConsoleBackend()
+            return ConsoleBackend(mailbox=mailbox)

@@ -182,6 +182,7 @@ async def login(
         session=session,
         data=sessions_crud.NewAuthSession(
             user_id=user.id,
+            created_at=now,
             expires_at=now + timedelta(seconds=settings.refresh_token_expire_seconds),
             # Headers are client-controlled: keep what fits rather than fail the login.
             user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,

@@ -555,6 +555,17 @@ class TestMySessions:
         for token in (current.access, current.refresh, oldest.refresh):
             assert token not in response.text
 
+    async def test_a_new_session_is_not_created_after_it_was_last_used(
+        self, gql: GraphQLClient, test_user: User
+    ) -> None:
+        # The real clock: nothing stands still between the login's reading and the flush.
+        tokens = await sign_in(gql, test_user)
+
+        response = await gql(MY_SESSIONS, token=tokens.access)
+
+        [only] = response.data["mySessions"]
+        assert only["createdAt"] == only["lastUsedAt"]
+
     async def test_last_used_moves_on_refresh(
         self, gql: GraphQLClient, test_user: User, clock: FrozenDateTimeFactory
     ) -> None:

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +11,16 @@ from gql_app.config import Settings
 from tests.cli.output import one_line_error
 
 
-class TestServe:
-    @pytest.fixture
-    def served(self, database: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-        calls: list[dict[str, Any]] = []
-        monkeypatch.setattr(
-            server, "serve", lambda settings, **options: calls.append(options | {"s": settings})
-        )
-        return calls
+@pytest.fixture
+def served(database: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        server, "serve", lambda settings, **options: calls.append(options | {"s": settings})
+    )
+    return calls
 
+
+class TestServe:
     def test_defaults(self, served: list[dict[str, Any]]) -> None:
         assert main(["serve"]) == 0
 
@@ -83,6 +85,145 @@ class TestServe:
         assert caught.value.code == 2
         assert capsys.readouterr().err.endswith(f"error: {message}\n")
         assert served == []
+
+
+class TestBanner:
+    """What `gql-app serve` (and so `make run`) prints before the server starts."""
+
+    @pytest.fixture
+    def banner(
+        self, served: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+    ) -> Callable[..., str]:
+        def run(*argv: str) -> str:
+            assert main(["serve", *argv]) == 0
+            assert len(served) == 1
+            return capsys.readouterr().out
+
+        return run
+
+    def test_says_where_to_go_what_is_on_and_how_to_stop(
+        self, banner: Callable[..., str], database: Path
+    ) -> None:
+        assert banner() == (
+            "gql-app (development) starting on http://127.0.0.1:8000\n"
+            "  GraphiQL     http://127.0.0.1:8000/graphql\n"
+            f"  Database     sqlite+aiosqlite:///{database}\n"
+            "  Email        printed in this terminal (EMAIL_BACKEND=console); "
+            "also listed at http://127.0.0.1:8000/dev/mail\n"
+            '  Rate limits  on (see README, "Rate limits")\n'
+            "  Stop         Ctrl+C\n"
+            "\n"
+        )
+
+    def test_never_shows_the_database_password(
+        self, banner: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(
+            "DATABASE_URL",
+            "postgresql+asyncpg://app:s3cret-pw@db.example:5432/gql_app?password=other-pw",
+        )
+
+        output = banner()
+
+        assert "  Database     postgresql+asyncpg://app:***@db.example:5432/gql_app\n" in output
+        assert "s3cret-pw" not in output
+        assert "other-pw" not in output
+
+    @pytest.mark.usefixtures("database")
+    def test_says_so_when_rate_limits_are_off(
+        self, banner: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("RATE_LIMIT_ENABLED", "false")
+
+        assert '  Rate limits  off (see README, "Rate limits")\n' in banner()
+
+    @pytest.mark.usefixtures("database")
+    def test_without_graphiql_it_names_the_endpoint(
+        self, banner: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("GRAPHIQL", "false")
+
+        output = banner()
+
+        assert "  GraphQL      POST http://127.0.0.1:8000/graphql (GraphiQL off)\n" in output
+        assert "GraphiQL  " not in output
+
+    @pytest.mark.usefixtures("database")
+    @pytest.mark.parametrize(
+        ("variables", "line"),
+        [
+            (
+                {"EMAIL_BACKEND": "smtp", "SMTP_HOST": "mail.example", "SMTP_PORT": "2525"},
+                "  Email        sent through mail.example:2525 (SMTP)\n",
+            ),
+            (
+                {"EMAIL_BACKEND": "memory"},
+                "  Email        kept in memory, never delivered (EMAIL_BACKEND=memory)\n",
+            ),
+            (
+                {"ENVIRONMENT": "test"},
+                "  Email        printed in this terminal (EMAIL_BACKEND=console)\n",
+            ),
+        ],
+    )
+    def test_says_where_mail_goes(
+        self,
+        banner: Callable[..., str],
+        monkeypatch: pytest.MonkeyPatch,
+        variables: dict[str, str],
+        line: str,
+    ) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+
+        output = banner()
+
+        assert line in output
+        assert "/dev/mail" not in output
+
+    @pytest.mark.usefixtures("database")
+    def test_with_several_workers_the_mail_page_is_each_workers_own(
+        self, banner: Callable[..., str]
+    ) -> None:
+        assert (
+            "also listed at http://127.0.0.1:8000/dev/mail (by the worker that answers)\n"
+            in banner("--workers", "2")
+        )
+
+    @pytest.mark.usefixtures("database")
+    @pytest.mark.parametrize(
+        ("host", "port", "url"),
+        [
+            ("0.0.0.0", "8000", "http://127.0.0.1:8000"),  # noqa: S104
+            ("::", "9000", "http://[::1]:9000"),
+            ("::1", "9000", "http://[::1]:9000"),
+            ("[::1]", "9000", "http://[::1]:9000"),
+            ("localhost", "8080", "http://localhost:8080"),
+            ("192.0.2.10", "8000", "http://192.0.2.10:8000"),
+        ],
+    )
+    def test_urls_are_the_ones_a_browser_here_opens(
+        self, banner: Callable[..., str], host: str, port: str, url: str
+    ) -> None:
+        output = banner("--host", host, "--port", port)
+
+        assert f"starting on {url}\n" in output
+        assert f"  GraphiQL     {url}/graphql\n" in output
+
+    @pytest.mark.usefixtures("database")
+    def test_a_port_the_system_picks_is_not_guessed(self, banner: Callable[..., str]) -> None:
+        output = banner("--port", "0")
+
+        assert "starting on 127.0.0.1, on a port the system picks" in output
+        assert "  GraphiQL     http://127.0.0.1:<port>/graphql\n" in output
+
+    @pytest.mark.usefixtures("database")
+    def test_production_prints_nothing_beside_its_logs(
+        self, banner: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ENVIRONMENT", "production")
+
+        assert banner() == ""
 
 
 class TestTheServer:

@@ -1,7 +1,6 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +14,7 @@ NOW = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def session_data(user: User, **values: object) -> NewAuthSession:
+    values.setdefault("created_at", NOW)
     values.setdefault("expires_at", NOW + timedelta(days=30))
     return NewAuthSession(user_id=user.id, **values)  # type: ignore[arg-type]
 
@@ -32,6 +32,7 @@ class TestCreate:
                 await db_session.execute(
                     select(
                         AuthSession.user_id,
+                        AuthSession.created_at,
                         AuthSession.expires_at,
                         AuthSession.user_agent,
                         AuthSession.ip_address,
@@ -41,6 +42,7 @@ class TestCreate:
             ).one()
         assert tuple(row) == (
             user.id,
+            NOW,
             NOW + timedelta(days=30),
             "pytest-agent/1.0",
             "2001:db8::1",
@@ -201,10 +203,8 @@ class TestListActiveForUser:
         user = await create_user(db_session)
         created = []
         for minutes in (0, 10, 5):
-            with freeze_time(NOW + timedelta(minutes=minutes)):
-                created.append(
-                    await sessions_crud.create(session=db_session, data=session_data(user))
-                )
+            data = session_data(user, created_at=NOW + timedelta(minutes=minutes))
+            created.append(await sessions_crud.create(session=db_session, data=data))
         await db_session.commit()
 
         listed = await sessions_crud.list_active_for_user(

@@ -3,6 +3,7 @@
 import io
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pydantic import SecretStr
@@ -14,6 +15,7 @@ from gql_app.email.backends import (
     SMTPBackend,
     backend_from_settings,
 )
+from gql_app.email.mailbox import Mailbox
 from gql_app.errors import EmailDeliveryError
 from tests.email.smtp_server import SMTP_PASSWORD, SMTP_USERNAME, SMTPServer, free_port
 
@@ -59,19 +61,43 @@ class TestMemoryBackend:
         assert other.outbox == []
 
 
+LONG_TOKEN = "0sWl" + "x" * 60 + "-_~="
+
+
+def message_with_a_link(to: str = "reader@example.com") -> EmailMessage:
+    """What the email service sends: a link longer than a MIME line, so quoted-printable."""
+    built = message(to=to, subject="Reset your password")
+    built.set_content(f"Hello,\n\nhttps://app.example/reset-password?token={LONG_TOKEN}\n\nBye.\n")
+    assert built["Content-Transfer-Encoding"] == "quoted-printable"
+    return built
+
+
 class TestConsoleBackend:
-    async def test_writes_the_whole_message_and_a_separator_to_its_stream(self) -> None:
+    async def test_prints_the_recipient_the_subject_and_the_text_decoded(self) -> None:
         stream = io.StringIO()
-        sent = message(to="reader@example.com", subject="Printed")
 
-        await ConsoleBackend(stream).send(sent)
+        await ConsoleBackend(stream).send(message_with_a_link())
 
-        output = stream.getvalue()
-        assert output.startswith(sent.as_string())
-        assert "To: reader@example.com" in output
-        assert "Subject: Printed" in output
-        assert "Body of Printed" in output
-        assert output.endswith("\n" + "-" * 72 + "\n")
+        assert stream.getvalue() == (
+            "To: reader@example.com\n"
+            "Subject: Reset your password\n"
+            "\n"
+            "Hello,\n"
+            "\n"
+            f"https://app.example/reset-password?token={LONG_TOKEN}\n"
+            "\n"
+            "Bye.\n" + "-" * 72 + "\n"
+        )
+
+    async def test_the_link_is_one_line_that_works_when_copied(self) -> None:
+        stream = io.StringIO()
+
+        await ConsoleBackend(stream).send(message_with_a_link())
+
+        [link] = [line for line in stream.getvalue().splitlines() if "://" in line]
+        assert parse_qs(urlsplit(link).query) == {"token": [LONG_TOKEN]}
+        assert "=3D" not in stream.getvalue()
+        assert "Content-Transfer-Encoding" not in stream.getvalue()
 
     async def test_messages_follow_one_another(self) -> None:
         stream = io.StringIO()
@@ -91,6 +117,19 @@ class TestConsoleBackend:
 
         assert "Subject: On stdout" in capsys.readouterr().out
 
+    async def test_keeps_what_it_prints_in_its_mailbox(self) -> None:
+        mailbox = Mailbox()
+        backend = ConsoleBackend(io.StringIO(), mailbox=mailbox)
+
+        await backend.send(message_with_a_link(to="first@example.com"))
+        await backend.send(message(to="second@example.com"))
+
+        assert [(kept.to, kept.subject) for kept in mailbox] == [
+            ("second@example.com", "Hello"),
+            ("first@example.com", "Reset your password"),
+        ]
+        assert f"token={LONG_TOKEN}\n" in list(mailbox)[1].body
+
 
 class TestBackendFromSettings:
     @pytest.mark.parametrize(
@@ -103,6 +142,15 @@ class TestBackendFromSettings:
         configured = settings.model_copy(update={"email_backend": name})
 
         assert type(backend_from_settings(configured)) is backend_type
+
+    def test_the_console_backend_gets_the_mailbox(self, settings: Settings) -> None:
+        mailbox = Mailbox()
+        configured = settings.model_copy(update={"email_backend": "console"})
+
+        backend = backend_from_settings(configured, mailbox=mailbox)
+
+        assert isinstance(backend, ConsoleBackend)
+        assert backend.mailbox is mailbox
 
     def test_each_memory_backend_has_its_own_outbox(self, settings: Settings) -> None:
         one = backend_from_settings(settings)

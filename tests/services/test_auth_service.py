@@ -314,6 +314,19 @@ class TestLogin:
         )
         assert (auth_session.user_agent, auth_session.ip_address) == ("pytest/1", "203.0.113.9")
 
+    async def test_the_session_is_created_when_it_is_first_used_not_after(
+        self, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        # Every reading of the clock is a second later than the one before, so a timestamp
+        # taken at flush time instead of with the login's own "now" shows.
+        with freeze_time(NOW, auto_tick_seconds=1, real_asyncio=True):
+            issued = await login(db_session, settings, test_user.email)
+            claims = tokens.decode_access_token(issued.access_token, settings=settings)
+
+        auth_session = await db_session.get_one(AuthSession, claims.session_id)
+        assert auth_session.last_used_at is not None
+        assert auth_session.created_at == auth_session.last_used_at > NOW
+
     async def test_oversized_client_details_are_cut_to_fit_rather_than_failing_the_login(
         self,
         db_session: AsyncSession,

@@ -141,7 +141,7 @@ class TestDevMailPage:
             response = await http.get(DEV_MAIL_PATH)
 
         assert response.status_code == 404
-        assert response.json() == {"detail": "Not Found"}
+        assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
     @pytest.mark.parametrize(
         ("client", "headers"),

@@ -38,7 +38,7 @@ from gql_app.email.service import EmailService
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
 from gql_app.security.passwords import configure_hashing_queue
-from gql_app.security.rate_limit import RateLimiter
+from gql_app.security.rate_limit import RateLimiter, describe_limits
 from gql_app.services import users as users_service
 from gql_app.watchdog import Watchdog
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logger.info("%s", describe_limits(settings))
         if settings.migrate_on_start:
             await _migrate(settings, engine)
         await _ensure_first_superuser(app, settings)

@@ -3,9 +3,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from limits import parse_many
 from pydantic import SecretStr, ValidationError
 
-from gql_app.config import MIN_SECRET_KEY_BYTES, Settings, get_settings, origin_of
+from gql_app.config import (
+    DEVELOPMENT_RATE_LIMITS,
+    MIN_SECRET_KEY_BYTES,
+    PRODUCTION_RATE_LIMITS,
+    RATE_LIMIT_SETTINGS,
+    RateLimitValues,
+    Settings,
+    get_settings,
+    origin_of,
+)
 
 SETTINGS_ENV = [
     "SECRET_KEY",
@@ -20,6 +30,7 @@ SETTINGS_ENV = [
     "CORS_ORIGINS",
     "FRONTEND_BASE_URL",
     "EMAIL_BACKEND",
+    *(name.upper() for name in RATE_LIMIT_SETTINGS),
 ]
 LONG_SECRET = "s" * MIN_SECRET_KEY_BYTES
 
@@ -299,6 +310,89 @@ class TestDevelopmentPages:
         )
 
         assert settings.root_redirects_to_graphiql is redirects
+
+
+def least_allowed(spec: str) -> int:
+    """Attempts every window of a limit lets through at once, from a standing start."""
+    return min(window.amount for window in parse_many(spec))
+
+
+class TestRateLimitDefaults:
+    def test_production_keeps_its_limits(self, make_settings: Any) -> None:
+        settings = make_settings(environment="production", secret_key=SecretStr(LONG_SECRET))
+
+        assert settings.rate_limits == RateLimitValues(
+            login_attempts_per_account="10/15minutes;100/hour",
+            login_attempts_per_ip="60/minute;600/hour",
+            registrations_per_ip="10/hour;50/day",
+            password_resets_per_ip="10/hour;50/day",
+            password_resets_per_email="3/hour;10/day",
+            refreshes_per_ip="120/minute",
+            email_verifications_per_ip="20/hour",
+        )
+
+    @pytest.mark.parametrize("environment", ["development", "test"])
+    def test_outside_production_the_defaults_make_room_for_a_test_suite(
+        self, make_settings: Any, environment: str
+    ) -> None:
+        limits = make_settings(environment=environment).rate_limits
+
+        assert limits == DEVELOPMENT_RATE_LIMITS
+        # What one client address must be able to do within the hour, however fast.
+        assert least_allowed(limits.registrations_per_ip) >= 1000
+        assert least_allowed(limits.login_attempts_per_ip) >= 2000
+        assert least_allowed(limits.login_attempts_per_account) >= 2000
+        assert least_allowed(limits.password_resets_per_ip) >= 500
+        assert least_allowed(limits.password_resets_per_email) >= 500
+        for name in RATE_LIMIT_SETTINGS:
+            # Never tighter than production's, in any window.
+            development = least_allowed(getattr(limits, name))
+            assert development >= least_allowed(getattr(PRODUCTION_RATE_LIMITS, name))
+
+    @pytest.mark.parametrize("environment", ["development", "test", "production"])
+    def test_an_explicit_value_wins_in_every_environment(
+        self, make_settings: Any, environment: str
+    ) -> None:
+        settings = make_settings(
+            environment=environment,
+            secret_key=SecretStr(LONG_SECRET),
+            registrations_per_ip="3/minute",
+        )
+        defaults = (
+            PRODUCTION_RATE_LIMITS if environment == "production" else DEVELOPMENT_RATE_LIMITS
+        )
+
+        assert settings.rate_limits.registrations_per_ip == "3/minute"
+        assert settings.rate_limits.login_attempts_per_ip == defaults.login_attempts_per_ip
+        assert settings.rate_limits_set == ("registrations_per_ip",)
+
+    def test_an_explicit_value_from_the_environment_wins(
+        self, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("LOGIN_ATTEMPTS_PER_ACCOUNT", "5/15minutes")
+
+        settings = make_settings()
+
+        assert settings.rate_limits.login_attempts_per_account == "5/15minutes"
+        assert (
+            settings.rate_limits.registrations_per_ip
+            == DEVELOPMENT_RATE_LIMITS.registrations_per_ip
+        )
+
+    def test_nothing_set_explicitly(self, make_settings: Any) -> None:
+        assert make_settings().rate_limits_set == ()
+
+    @pytest.mark.parametrize("value", ["lots", "10/fortnight", ""])
+    def test_an_unusable_explicit_value_is_refused(self, make_settings: Any, value: str) -> None:
+        with pytest.raises(ValidationError, match="refreshes_per_ip"):
+            make_settings(refreshes_per_ip=value)
+
+    def test_a_copy_for_production_takes_production_defaults(self, make_settings: Any) -> None:
+        development = make_settings(secret_key=SecretStr(LONG_SECRET))
+
+        production = development.model_copy(update={"environment": "production"})
+
+        assert production.rate_limits == PRODUCTION_RATE_LIMITS
 
 
 class TestOtherSettings:

@@ -3,17 +3,20 @@
 Every call counts, also each of many aliased fields in one document: the checks run
 per field, not per HTTP request. Over a limit, RateLimitedError says how long to wait.
 
-Login has two limits, and both count every attempt before the password is looked at, so
-parallel guesses cannot all pass the check before any of them is counted. One is per client
-IP; the other per account, keyed on the normalised email whether or not an account uses it:
-during a lockout a correct password is refused too, and an unknown address is refused
-exactly like a known one.
+Login has two limits. One is per client IP and counts every attempt. The other is the
+account lockout: it limits failed sign-ins per address, keyed on the normalised email whether
+or not an account uses it. An attempt takes its place in that limit before the password is
+looked at, so parallel guesses cannot all pass the check before any of them is counted; once
+the password has proved right, the place is given back. Only a right password gives it back:
+a wrong one and an unknown address alike keep it (so their answers stay alike, also when
+the address is locked out), and so does an attempt that never got an answer (a timeout, a
+crash). During a lockout a correct password is refused too: it is never looked at.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
-from gql_app.errors import FieldError
+from gql_app.errors import FieldError, PermissionDeniedError
 from gql_app.models import User
 from gql_app.security.rate_limit import RateLimiter, email_key, ip_key
 from gql_app.services import accounts as accounts_service
@@ -35,13 +38,23 @@ async def login(
     limits = limiter.limits
     await limiter.hit(limits.login_attempts_per_ip, ip_key(client.ip_address))
     email = normalize_email(credentials.email)
-    # An invalid address has no account to protect; the login refuses it as input.
-    account = None if isinstance(email, FieldError) else email_key(email)
-    if account is not None:
-        await limiter.hit(limits.login_attempts_per_account, account)
-    return await auth_service.login(
-        session=session, settings=settings, credentials=credentials, client=client
-    )
+    if isinstance(email, FieldError):
+        # An invalid address has no account to protect; the login refuses it as input.
+        return await auth_service.login(
+            session=session, settings=settings, credentials=credentials, client=client
+        )
+    attempt = await limiter.hit(limits.login_attempts_per_account, email_key(email))
+    try:
+        issued = await auth_service.login(
+            session=session, settings=settings, credentials=credentials, client=client
+        )
+    except PermissionDeniedError:
+        # Raised only once the password has proved right (the account is disabled, or its
+        # address not verified): not a guess, and the answer already says as much.
+        await limiter.give_back(attempt)
+        raise
+    await limiter.give_back(attempt)
+    return issued
 
 
 async def registration_attempt(*, limiter: RateLimiter, client: ClientInfo) -> None:

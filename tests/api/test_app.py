@@ -10,7 +10,7 @@ from gql_app.config import Settings
 from gql_app.db import create_engine
 from gql_app.main import create_app
 from gql_app.models import User
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, LogRecords
 from tests.factories import STRONG_PASSWORD
 from tests.graphql import LOGIN, GraphQLClient
 
@@ -112,6 +112,24 @@ class TestStartup:
             gc.unfreeze()
 
         assert frozen > 0
+
+    @pytest.mark.parametrize(
+        ("overrides", "line"),
+        [
+            ({}, "Rate limits on (development defaults): login 10000/hour per IP, "),
+            ({"rate_limit_enabled": False}, "Rate limits off (RATE_LIMIT_ENABLED=false)"),
+        ],
+    )
+    async def test_says_once_which_rate_limits_are_in_force(
+        self, tmp_path: Path, app_log: LogRecords, overrides: dict[str, object], line: str
+    ) -> None:
+        app = create_app(file_settings(tmp_path, **overrides))
+        async with app.router.lifespan_context(app):
+            pass
+
+        said = [r.getMessage() for r in app_log.records if "Rate limits" in r.getMessage()]
+        assert len(said) == 1
+        assert said[0].startswith(line)
 
     def test_production_refuses_a_missing_or_short_secret(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="SECRET_KEY"):

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
 from gql_app.models import User
 from tests.conftest import TEST_SECRET
-from tests.factories import STRONG_PASSWORD, USER_PASSWORD
+from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse
 from tests.operations import MY_SESSIONS, REFRESH_TOKEN, REQUEST_PASSWORD_RESET, VERIFY_EMAIL
 
@@ -194,12 +195,44 @@ class TestLoginPerAccount:
                 (await attempt_login(gql, spelling)).single_error("UNAUTHENTICATED")
             rate_limited(await attempt_login(gql, test_user.email.upper(), USER_PASSWORD))
 
-    async def test_successful_logins_count_too(self, gql: GraphQLClient, test_user: User) -> None:
+    async def test_successful_logins_do_not_count_failed_ones_do(
+        self, gql: GraphQLClient, test_user: User
+    ) -> None:
         with freeze_time(NOW):
-            for _ in range(FAILURES_PER_15_MINUTES):
+            for _ in range(FAILURES_PER_HOUR + 1):
                 response = await attempt_login(gql, test_user.email, USER_PASSWORD)
                 assert response.errors == [], response.body
+            await fail_logins(gql, test_user.email, FAILURES_PER_15_MINUTES)
             rate_limited(await attempt_login(gql, test_user.email, USER_PASSWORD))
+
+    async def test_a_success_gives_back_its_own_place_and_keeps_the_failures(
+        self, gql: GraphQLClient, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            await fail_logins(gql, test_user.email, FAILURES_PER_15_MINUTES - 1)
+            response = await attempt_login(gql, test_user.email, USER_PASSWORD)
+            assert response.errors == [], response.body
+            await fail_logins(gql, test_user.email, 1)
+            rate_limited(await attempt_login(gql, test_user.email, USER_PASSWORD))
+
+    async def test_an_attempt_refused_as_input_still_counts(
+        self, gql: GraphQLClient, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            for _ in range(FAILURES_PER_15_MINUTES):
+                (await attempt_login(gql, test_user.email, "")).single_error("BAD_USER_INPUT")
+            rate_limited(await attempt_login(gql, test_user.email, USER_PASSWORD))
+
+    async def test_a_disabled_account_with_its_password_does_not_lock_itself_out(
+        self, gql: GraphQLClient, db_session: AsyncSession
+    ) -> None:
+        user = await create_user(db_session, email="gone@example.com", is_active=False)
+        with freeze_time(NOW):
+            for _ in range(FAILURES_PER_HOUR + 1):
+                (await attempt_login(gql, user.email, USER_PASSWORD)).single_error("FORBIDDEN")
+            # A wrong password is a failure like any other, disabled account or not.
+            await fail_logins(gql, user.email, FAILURES_PER_15_MINUTES)
+            rate_limited(await attempt_login(gql, user.email, USER_PASSWORD))
 
     async def test_parallel_guesses_cannot_pass_the_check_together(
         self, gql: GraphQLClient, test_user: User
@@ -234,6 +267,45 @@ class TestLoginPerAccount:
         with freeze_time(at(3600 + 1)):
             response = await attempt_login(gql, test_user.email, USER_PASSWORD)
         assert response.errors == [], response.body
+
+
+class TestLoginPerAccountInParallel:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        # Only the account's limit may refuse here.
+        return settings.model_copy(update={"login_attempts_per_ip": "1000/minute"})
+
+    async def test_parallel_right_passwords_leave_no_room_for_extra_guesses(
+        self, gql: GraphQLClient, test_user: User
+    ) -> None:
+        # A right password holds a place while it is checked and gives it back after:
+        # however the attempts interleave, the wrong ones never get more than the allowance.
+        attempts = [USER_PASSWORD, WRONG_PASSWORD] * (FAILURES_PER_15_MINUTES + 2)
+        with freeze_time(NOW):
+            answers = await asyncio.gather(
+                *(attempt_login(gql, test_user.email, password) for password in attempts)
+            )
+            failures = sum(answer.error_codes.count("UNAUTHENTICATED") for answer in answers)
+            assert failures <= FAILURES_PER_15_MINUTES
+            # Only the failures stayed counted: what is left of the allowance is the rest.
+            await fail_logins(gql, test_user.email, FAILURES_PER_15_MINUTES - failures)
+            rate_limited(await attempt_login(gql, test_user.email, USER_PASSWORD))
+
+
+class TestLoginPerAccountUnverified:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"require_verified_email": True})
+
+    async def test_an_unverified_address_with_its_password_does_not_lock_itself_out(
+        self, gql: GraphQLClient, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            for _ in range(FAILURES_PER_HOUR + 1):
+                response = await attempt_login(gql, test_user.email, USER_PASSWORD)
+                response.single_error("FORBIDDEN")
+            await fail_logins(gql, test_user.email, FAILURES_PER_15_MINUTES)
+            rate_limited(await attempt_login(gql, test_user.email, USER_PASSWORD))
 
 
 class TestOtherOperations:

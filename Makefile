@@ -7,13 +7,14 @@ PORT ?= 8000
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-dev run test faults lint typecheck schema schema-check lock bench clean
+.PHONY: help install install-dev run test faults downstream lint typecheck schema schema-check lock bench clean
 
 help:
 	@echo "make run     install pinned dependencies, migrate and serve on http://$(HOST):$(PORT)/graphql"
 	@echo "             (make run PORT=8001 HOST=0.0.0.0 to change where; Ctrl+C stops it)"
 	@echo "make test    install pinned dev dependencies; run ruff, mypy and the whole test suite"
 	@echo "make faults  stop, freeze and overload servers of its own under the running app"
+	@echo "make downstream  build the wheel, install it in a fresh venv, run examples/downstream-pytest"
 	@echo "make schema  regenerate schema.graphql from the code"
 	@echo "make lock    re-resolve requirements/*.txt from pyproject.toml"
 	@echo "make bench   run the benchmark suite (needs wrk; see BENCHMARKS.md)"
@@ -61,6 +62,24 @@ test: lint typecheck
 faults: install-dev
 	$(BIN)/pytest -m faults
 
+# Another team's suite (examples/downstream-pytest) on gql-app installed as users install it:
+# the wheel, in a fresh virtualenv, with the pinned requirements and nothing of this checkout.
+DOWNSTREAM := build/downstream
+EXAMPLE := examples/downstream-pytest
+# This venv's pip installs into that one (a venv without pip of its own starts in a second).
+DOWNSTREAM_PIP := $(BIN)/python -m pip --python $(DOWNSTREAM)/venv/bin/python install --quiet
+
+downstream: install-dev
+	rm -rf $(DOWNSTREAM)
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(DOWNSTREAM)/dist .
+	$(PYTHON) -m venv --without-pip $(DOWNSTREAM)/venv
+	$(DOWNSTREAM_PIP) --require-hashes -r requirements/main.txt
+	$(DOWNSTREAM_PIP) --require-hashes -r $(EXAMPLE)/requirements.txt
+	$(DOWNSTREAM_PIP) --no-deps $(DOWNSTREAM)/dist/gql_app-*.whl
+	cd $(EXAMPLE) && $(CURDIR)/$(DOWNSTREAM)/venv/bin/python -c \
+		'import gql_app, sys; sys.exit(0 if "site-packages" in gql_app.__file__ else "gql_app came from " + gql_app.__file__)'
+	cd $(EXAMPLE) && $(CURDIR)/$(DOWNSTREAM)/venv/bin/python -m pytest -p no:cacheprovider
+
 schema: install
 	$(BIN)/gql-app export-schema
 
@@ -75,9 +94,12 @@ lock: install-dev
 	echo "hatchling" | $(BIN)/uv pip compile - --quiet --universal --python-version 3.11 \
 		--constraint requirements/dev.txt \
 		--generate-hashes --output-file requirements/build.txt
+	$(BIN)/uv pip compile examples/downstream-pytest/requirements.in --quiet --universal \
+		--python-version 3.11 --constraint requirements/dev.txt \
+		--generate-hashes --output-file examples/downstream-pytest/requirements.txt
 
 bench: install-dev
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+	rm -rf $(VENV) $(DOWNSTREAM) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -12,13 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# A wheel has no project folder around the package, so it carries alembic.ini and alembic/
+# inside it (pyproject.toml, force-include); a source checkout has them beside the package.
+BUNDLED_MIGRATIONS = PACKAGE_DIR / "_migrations"
+MIGRATIONS_ROOT = (
+    BUNDLED_MIGRATIONS if (BUNDLED_MIGRATIONS / "alembic.ini").is_file() else PACKAGE_DIR.parent
+)
+ALEMBIC_INI = MIGRATIONS_ROOT / "alembic.ini"
 
 
 def alembic_config(database_url: str | None = None) -> Config:
     config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    config.set_main_option("script_location", str(MIGRATIONS_ROOT / "alembic"))
     if database_url is not None:
         # ConfigParser treats % as interpolation; URLs may contain %-escapes.
         config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))

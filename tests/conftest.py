@@ -22,6 +22,11 @@ from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import GraphQLClient, login
 from tests.redis_server import redis_server_url
 
+# pytester runs small suites of the plugin's (tests/testing/); gql_app.testing's fixtures are
+# for tests/e2e/, whose conftest.py puts its server on PostgreSQL. Only tests/e2e/ may use
+# the session's server: the first test to start it would decide its database for all.
+pytest_plugins = ["pytester", "gql_app.testing"]
+
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 
 # Coverage tracing makes document checks several times slower than in service, and parallel

@@ -1,5 +1,5 @@
-"""The gql-app command: serve the API, migrate its database, create the first superuser
-and export the GraphQL schema."""
+"""The gql-app command: serve the API, migrate its database, create the first superuser,
+seed accounts from a file and export the GraphQL schema."""
 
 import argparse
 import sys
@@ -11,6 +11,7 @@ from gql_app.cli.create_superuser import add_create_superuser_command
 from gql_app.cli.errors import FAILED, INTERRUPTED, USAGE, CliError, configuration_problem
 from gql_app.cli.export_schema import add_export_schema_command
 from gql_app.cli.migrate import add_migrate_command
+from gql_app.cli.seed import add_seed_command
 from gql_app.cli.serve import add_serve_command
 from gql_app.errors import DomainError
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_migrate_command(commands)
     add_create_superuser_command(commands)
+    add_seed_command(commands)
     add_export_schema_command(commands)
     return parser
 

@@ -3,13 +3,14 @@ import pytest
 from gql_app.cli import main
 
 HELP: dict[tuple[str, ...], list[str]] = {
-    (): ["serve", "migrate", "create-superuser", "export-schema", "Exit status"],
+    (): ["serve", "migrate", "create-superuser", "seed", "export-schema", "Exit status"],
     ("serve",): ["--host", "--port", "--workers", "--reload", "default: 8000"],
     ("migrate",): ["upgrade", "downgrade", "current", "DATABASE_URL"],
     ("migrate", "upgrade"): ["REVISION", "default: head"],
     ("migrate", "downgrade"): ["REVISION", "base", "-N"],
     ("migrate", "current"): ["(head)", "base"],
     ("create-superuser",): ["--email", "FIRST_SUPERUSER_PASSWORD", "does not echo"],
+    ("seed",): ["FILE", ".json, .yaml or .yml", "left as it is", "counted from 1"],
     ("export-schema",): ["--output", "--check", "default: schema.graphql"],
 }
 

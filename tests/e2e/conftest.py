@@ -92,3 +92,16 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 def async_test_db(app: FastAPI) -> tuple[AsyncEngine, SessionFactory]:
     """The application's own engine and session factory (for direct database access)."""
     return app.state.engine, app.state.session_factory
+
+
+@pytest.fixture(scope="session")
+def gql_app_database_url(postgres_server_url: str, worker_id: str) -> Iterator[str]:
+    """The plugin's server (gql_app.testing) on a PostgreSQL database of this worker's own.
+
+    Not the one above: its tables are emptied between tests, while the server's accounts
+    are each test's own and stay. The server migrates it when it starts.
+    """
+    name = database_name("gql_app_plugin", worker_id)
+    url = recreate_database(postgres_server_url, name)
+    yield url
+    drop_database(postgres_server_url, name)

@@ -1,7 +1,8 @@
 """Session and account lifecycles against the real application on PostgreSQL.
 
 Each test is a journey a client goes through; the concurrent ones rely on PostgreSQL's
-row locks and transaction isolation, which the SQLite API tests cannot show.
+row locks and transaction isolation, which the SQLite API tests cannot show. Journeys a
+client of the deployed server can go through alone are in test_account_journeys.py.
 """
 
 import asyncio
@@ -18,9 +19,8 @@ from gql_app.models import User
 from gql_app.models.base import utc_now
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse, Tokens, login_tokens
-from tests.mail import RESET_PATH, VERIFY_PATH, action_token
+from tests.mail import RESET_PATH, action_token
 from tests.operations import (
-    CHANGE_PASSWORD,
     DELETE_USER,
     ME,
     MY_SESSIONS,
@@ -29,7 +29,6 @@ from tests.operations import (
     RESET_PASSWORD,
     UPDATE_ME,
     UPDATE_USER,
-    VERIFY_EMAIL,
 )
 
 pytestmark = pytest.mark.e2e
@@ -83,51 +82,6 @@ async def reset_password(gql: GraphQLClient, token: str, password: str) -> Graph
 
 
 class TestPasswordJourneys:
-    async def test_reset_password_ends_every_old_session(
-        self, gql: GraphQLClient, test_user: User, outbox: list[EmailMessage]
-    ) -> None:
-        laptop = await sign_in(gql, test_user.email)
-        phone = await sign_in(gql, test_user.email)
-        # The account owner forgot the password and asks for a link, signed out.
-        token = await reset_link_token(gql, outbox, "  TestUser@Example.com ")
-
-        response = await reset_password(gql, token, NEW_PASSWORD)
-
-        assert response.data == {"resetPassword": True}, response.body
-        for device in (laptop, phone):
-            await assert_session_ended(gql, device)
-        (await login(gql, test_user.email, USER_PASSWORD)).single_error("UNAUTHENTICATED")
-        fresh = await sign_in(gql, test_user.email, NEW_PASSWORD)
-        me = await gql(ME, token=fresh.access)
-        assert me.data["me"]["isVerified"] is True
-        sessions = await gql(MY_SESSIONS, token=fresh.access)
-        assert [s["current"] for s in sessions.data["mySessions"]] == [True]
-        # The link was spent.
-        reused = await reset_password(gql, token, OTHER_PASSWORD)
-        assert reused.error_fields() == ["token"]
-
-    async def test_change_password_ends_other_sessions_but_keeps_the_current_one(
-        self, gql: GraphQLClient, test_user: User
-    ) -> None:
-        current = await sign_in(gql, test_user.email)
-        other = await sign_in(gql, test_user.email)
-
-        response = await gql(
-            CHANGE_PASSWORD,
-            {"input": {"currentPassword": USER_PASSWORD, "newPassword": NEW_PASSWORD}},
-            token=current.access,
-        )
-
-        assert response.data == {"changePassword": True}, response.body
-        await assert_session_ended(gql, other)
-        await assert_signed_in(gql, current, test_user.email)
-        current = refreshed(await refresh(gql, current.refresh))
-        await assert_signed_in(gql, current, test_user.email)
-        sessions = await gql(MY_SESSIONS, token=current.access)
-        assert [s["current"] for s in sessions.data["mySessions"]] == [True]
-        (await login(gql, test_user.email, USER_PASSWORD)).single_error("UNAUTHENTICATED")
-        assert (await login(gql, test_user.email, NEW_PASSWORD)).errors == []
-
     async def test_concurrent_resets_with_one_link_let_only_one_through(
         self,
         gql: GraphQLClient,
@@ -151,26 +105,6 @@ class TestPasswordJourneys:
 
 
 class TestEmailJourney:
-    async def test_email_change_is_confirmed_with_the_mailed_link(
-        self, gql: GraphQLClient, test_user: User, outbox: list[EmailMessage]
-    ) -> None:
-        tokens = await sign_in(gql, test_user.email)
-
-        changed = await gql(
-            UPDATE_ME, {"input": {"email": "Moved@Example.com"}}, token=tokens.access
-        )
-
-        assert changed.data["updateMe"]["email"] == "moved@example.com", changed.body
-        assert changed.data["updateMe"]["isVerified"] is False
-        [message] = outbox
-        assert message["To"] == "moved@example.com"
-        verified = await gql(VERIFY_EMAIL, {"token": action_token(message, VERIFY_PATH)})
-        assert verified.data["verifyEmail"]["isVerified"] is True, verified.body
-        # The same session keeps working; sign-in uses the new address.
-        await assert_signed_in(gql, tokens, "moved@example.com")
-        (await login(gql, test_user.email, USER_PASSWORD)).single_error("UNAUTHENTICATED")
-        assert (await login(gql, "moved@example.com", USER_PASSWORD)).errors == []
-
     async def test_two_accounts_racing_for_one_address_get_one_conflict(
         self, gql: GraphQLClient, db_session: AsyncSession
     ) -> None:
@@ -195,44 +129,6 @@ class TestEmailJourney:
 
 
 class TestAdminJourneys:
-    async def test_deactivated_users_tokens_are_refused(
-        self, gql: GraphQLClient, superuser_token: str, test_user: User
-    ) -> None:
-        tokens = await sign_in(gql, test_user.email)
-        await assert_signed_in(gql, tokens, test_user.email)
-
-        response = await gql(
-            UPDATE_USER,
-            {"id": str(test_user.id), "input": {"isActive": False}},
-            token=superuser_token,
-        )
-
-        assert response.data["updateUser"]["isActive"] is False, response.body
-        await assert_session_ended(gql, tokens)
-        relogin = await login(gql, test_user.email, USER_PASSWORD)
-        assert relogin.single_error("FORBIDDEN")["message"] == "This account is disabled"
-        # Reactivation lets the user sign in again; the old session stays ended.
-        await gql(
-            UPDATE_USER,
-            {"id": str(test_user.id), "input": {"isActive": True}},
-            token=superuser_token,
-        )
-        await assert_session_ended(gql, tokens)
-        assert (await login(gql, test_user.email, USER_PASSWORD)).errors == []
-
-    async def test_deleted_users_tokens_are_refused(
-        self, gql: GraphQLClient, superuser_token: str, test_user: User
-    ) -> None:
-        tokens = await sign_in(gql, test_user.email)
-
-        response = await gql(DELETE_USER, {"id": str(test_user.id)}, token=superuser_token)
-
-        assert response.data == {"deleteUser": True}, response.body
-        (await gql(ME, token=tokens.access)).single_error("UNAUTHENTICATED")
-        gone = await refresh(gql, tokens.refresh)
-        assert gone.single_error("UNAUTHENTICATED")["message"] == "Invalid refresh token"
-        (await login(gql, test_user.email, USER_PASSWORD)).single_error("UNAUTHENTICATED")
-
     async def test_two_superusers_demoting_each_other_at_once_leave_one(
         self, gql: GraphQLClient, test_superuser: User, db_session: AsyncSession
     ) -> None:

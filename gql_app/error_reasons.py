@@ -95,5 +95,7 @@ class FieldErrorCode(StrEnum):
     INVALID_CURSOR = "INVALID_CURSOR"
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - a code, not a secret
     WRONG_PASSWORD = "WRONG_PASSWORD"  # noqa: S105
+    # The same value twice where each must be unique (emails in a `gql-app seed` file).
+    DUPLICATE = "DUPLICATE"
     # A variable that does not fit its GraphQL type.
     INVALID_VALUE = "INVALID_VALUE"

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import users as users_crud
 from gql_app.db import release_connection
+from gql_app.error_reasons import FieldErrorCode
 from gql_app.errors import ConflictError, FieldError, InputValidationError
 from gql_app.models import User
 from gql_app.security.password_policy import assess_password
@@ -49,6 +50,7 @@ async def check_accounts(accounts: Sequence[SeedAccount]) -> list[SeedAccount]:
         if valid.email in positions:
             raise InputValidationError.single(
                 "email",
+                FieldErrorCode.DUPLICATE,
                 f"account {position}: {valid.email} is also account {positions[valid.email]}",
             )
         positions[valid.email] = position
@@ -74,8 +76,7 @@ async def _checked(account: SeedAccount, *, position: int) -> SeedAccount:
         raise _refused(full_name, position=position, email=email)
     policy_problem = await assess_password(account.password, email=email, full_name=full_name)
     if policy_problem is not None:
-        problem = FieldError(field="password", message=policy_problem)
-        raise _refused(problem, position=position, email=email)
+        raise _refused(policy_problem.for_field("password"), position=position, email=email)
     return replace(account, email=email, full_name=full_name)
 
 

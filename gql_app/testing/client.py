@@ -15,8 +15,9 @@ class GqlAppError(Exception):
     """The answer had errors (or was not a GraphQL answer at all); the first one's details.
 
     ``code`` is ``extensions.code`` (None when the server did not answer in GraphQL's shape),
-    ``reason`` is ``extensions.reason`` when the code has finer reasons, ``fields`` maps each
-    input field ``BAD_USER_INPUT`` names to its message, ``errors`` holds every error and
+    ``reason`` is ``extensions.reason`` (the README's error table), ``fields`` maps each input
+    field ``BAD_USER_INPUT`` names to its message and ``field_codes`` to its code
+    (``TOO_SHORT``, ``INVALID_EMAIL``, ...), ``errors`` holds every error and
     ``response`` the whole decoded answer (None when it was not JSON).
     """
 
@@ -30,8 +31,10 @@ class GqlAppError(Exception):
         self.code: str | None = extensions.get("code")
         self.reason: str | None = extensions.get("reason")
         self.fields: dict[str, str] = {}
+        self.field_codes: dict[str, str] = {}
         for problem in extensions.get("fields") or []:
             self.fields.setdefault(problem["field"], problem["message"])
+            self.field_codes.setdefault(problem["field"], problem["code"])
         self.message: str = first.get("message") or f"HTTP {status}: {text[:200]}"
         super().__init__(f"{self.code}: {self.message}" if self.code else self.message)
 

@@ -105,8 +105,9 @@ def test_errors_carry_code_fields_and_the_whole_answer(
 ) -> None:
     weak = refused(gql_client, REGISTER, {"input": {"email": "a@example.com", "password": "x"}})
 
-    assert (weak.code, weak.reason, weak.status) == ("BAD_USER_INPUT", None, 200)
+    assert (weak.code, weak.reason, weak.status) == ("BAD_USER_INPUT", "BAD_USER_INPUT", 200)
     assert weak.fields == {"password": "Password must be at least 12 characters long"}
+    assert weak.field_codes == {"password": "TOO_SHORT"}
     assert weak.response["data"] is None
     assert weak.errors == weak.response["errors"]
     assert str(weak) == "BAD_USER_INPUT: Password must be at least 12 characters long"
@@ -116,7 +117,10 @@ def test_errors_carry_code_fields_and_the_whole_answer(
 
     with pytest.raises(GqlAppError) as wrong_password:
         login_as(create_user(), password="not the password at all")
-    assert wrong_password.value.code == "UNAUTHENTICATED"
+    assert (wrong_password.value.code, wrong_password.value.reason) == (
+        "UNAUTHENTICATED",
+        "INVALID_CREDENTIALS",
+    )
     assert wrong_password.value.fields == {}
 
     with pytest.raises(GqlAppError) as disabled:
@@ -127,13 +131,20 @@ def test_errors_carry_code_fields_and_the_whole_answer(
     )
 
 
-def test_an_answer_that_is_not_graphql_is_an_error_too(gql_app_server: GqlAppServer) -> None:
+def test_a_wrong_url_is_an_error_too(gql_app_server: GqlAppServer) -> None:
     elsewhere = GqlClient(f"{gql_app_server.url}/no-such-endpoint")
 
     caught = refused(elsewhere, ME)
 
-    assert (caught.code, caught.status, caught.errors) == (None, 404, [])
-    assert caught.message.startswith("HTTP 404: ")
+    assert (caught.code, caught.reason, caught.status) == ("NOT_FOUND", "NOT_FOUND", 404)
+
+
+def test_an_answer_that_is_not_graphql_has_no_code() -> None:
+    # What a proxy in front of the server might answer.
+    caught = GqlAppError(status=502, response=None, text="<html>Bad Gateway</html>")
+
+    assert (caught.code, caught.reason, caught.errors, caught.fields) == (None, None, [], {})
+    assert caught.message == "HTTP 502: <html>Bad Gateway</html>"
 
 
 def test_a_registration_is_confirmed_with_the_mailed_link(
@@ -173,7 +184,7 @@ def test_a_password_is_reset_with_the_mailed_token(
     stale = refused(
         gql_client, RESET, {"input": {"token": first.token, "newPassword": NEW_PASSWORD}}
     )
-    assert list(stale.fields) == ["token"]
+    assert stale.field_codes == {"token": "INVALID_TOKEN"}
     assert gql_client(RESET, {"input": {"token": second.token, "newPassword": NEW_PASSWORD}})
     assert login_as(user, password=NEW_PASSWORD).access_token
     with pytest.raises(AssertionError, match=f"no mail to {user.email} arrived within 0.1 s"):

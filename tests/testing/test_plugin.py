@@ -148,7 +148,7 @@ class TestAgainstTheServer:
 
         result = pytester.runpytest("-p", "gql_app.testing")
 
-        result.assert_outcomes(passed=10)
+        result.assert_outcomes(passed=11)
 
     def test_a_server_that_cannot_start_is_reported_with_its_log(
         self, pytester: pytest.Pytester

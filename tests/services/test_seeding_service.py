@@ -111,10 +111,12 @@ class TestSeedAccounts:
         with pytest.raises(InputValidationError) as caught:
             await seeding.seed_accounts(session=db_session, accounts=accounts)
 
-        assert caught.value.message == (
-            "account 2 (weak@example.com): Password is too common or too easy to guess"
+        assert caught.value.message.startswith(
+            "account 2 (weak@example.com): Password is too common or too easy to guess. "
         )
-        assert [problem.field for problem in caught.value.fields] == ["password"]
+        assert [(problem.field, problem.code) for problem in caught.value.fields] == [
+            ("password", "TOO_COMMON")
+        ]
         assert "password1234" not in caught.value.message
         assert await count_users(db_session) == 0
 

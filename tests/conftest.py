@@ -4,6 +4,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 
+import freezegun
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
@@ -32,6 +33,9 @@ os.environ.setdefault("GRAPHQL_CHECK_BUDGET_MS", "5000")
 # pytest's event loops stop between tests, which a watchdog would take for a stuck worker
 # and end the test run. It is tested in tests/test_watchdog.py and tests/faults/.
 os.environ.setdefault("WORKER_WATCHDOG_SECONDS", "0")
+# pytest times each test through _pytest.timing, whose clock freezegun would otherwise stop
+# too: --durations would report decades for the tests that freeze time.
+freezegun.configure(extend_ignore_list=["_pytest.timing"])
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 EmailBackendName = Literal["console", "smtp", "memory"]
+PasswordHashingCost = Literal["standard", "minimal"]
 
 MIN_SECRET_KEY_BYTES = 32
 
@@ -115,6 +116,9 @@ class Settings(BaseSettings):
     # Password checks waiting for a hashing thread, per process; beyond, sign-ins are
     # answered SERVICE_UNAVAILABLE at once instead of waiting for seconds.
     password_hashing_queue_size: int = Field(default=32, ge=1)
+    # For test suites only: "minimal" hashes new passwords at the least cost argon2 takes, so
+    # thousands of sign-ins cost milliseconds. Refused in production.
+    password_hashing_cost: PasswordHashingCost = "standard"  # noqa: S105 - a cost
     cors_origins: list[str] = Field(default_factory=list)
     migrate_on_start: bool = True
     log_level: str = "INFO"
@@ -158,6 +162,13 @@ class Settings(BaseSettings):
         # HS256 keys shorter than the hash output weaken every token, in any environment.
         if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
             raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _standard_hashing_in_production(self) -> Self:
+        standard = self.password_hashing_cost == "standard"  # noqa: S105 - a cost
+        if self.environment == "production" and not standard:
+            raise ValueError("PASSWORD_HASHING_COST must be standard when ENVIRONMENT=production")
         return self
 
     def _outside_production_unless(self, explicit: bool | None) -> bool:

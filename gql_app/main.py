@@ -33,7 +33,7 @@ from gql_app.email.backends import backend_from_settings
 from gql_app.email.service import EmailService
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
-from gql_app.security.passwords import configure_hashing_queue
+from gql_app.security.passwords import configure_hashing_queue, configure_password_hashing
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import users as users_service
 from gql_app.watchdog import Watchdog
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, log_format=settings.resolved_log_format)
     configure_hashing_queue(queue_size=settings.password_hashing_queue_size)
+    configure_password_hashing(cost=settings.password_hashing_cost)
     availability = Availability()
     engine = create_engine_for(settings)
     watch_availability(engine, availability)

@@ -31,6 +31,7 @@ async def workers(settings: Settings, app: object) -> AsyncIterator[list[GraphQL
     """Two workers sharing the e2e database (migrated, emptied by ``app``) and Redis."""
     environment = {
         "ENVIRONMENT": "production",
+        "PASSWORD_HASHING_COST": "standard",
         "SECRET_KEY": settings.signing_key,
         "DATABASE_URL": settings.database_url,
         "MIGRATE_ON_START": "false",

@@ -18,9 +18,10 @@ from gql_app.db import SessionFactory, create_engine, create_session_factory, ge
 from gql_app.email.backends import MemoryBackend
 from gql_app.errors import EmailDeliveryError
 from gql_app.main import create_app
-from gql_app.models import Base, User
+from gql_app.models import User
 from gql_app.security.passwords import configure_password_hashing
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
+from tests.fixtures.database import create_sqlite_schema
 from tests.graphql import GraphQLClient, login
 from tests.redis_server import redis_server_url
 
@@ -64,20 +65,25 @@ def standard_password_hashing(settings: Settings) -> None:
     configure_password_hashing(cost="standard")
 
 
+# Read from the environment once, before any test changes it: building Settings takes tens
+# of milliseconds under coverage, a copy a fraction of one.
+SUITE_SETTINGS = Settings(
+    environment="test",
+    secret_key=SecretStr(TEST_SECRET),
+    database_url="sqlite+aiosqlite:///:memory:",
+    migrate_on_start=False,
+    email_backend="memory",
+    first_superuser_email=None,
+    first_superuser_password=None,
+    # The suite signs in many times from one client address; the rate-limit tests
+    # (tests/api/test_rate_limits.py) turn the limits on with small values.
+    rate_limit_enabled=False,
+)
+
+
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(
-        environment="test",
-        secret_key=SecretStr(TEST_SECRET),
-        database_url="sqlite+aiosqlite:///:memory:",
-        migrate_on_start=False,
-        email_backend="memory",
-        first_superuser_email=None,
-        first_superuser_password=None,
-        # The suite signs in many times from one client address; the rate-limit tests
-        # (tests/api/test_rate_limits.py) turn the limits on with small values.
-        rate_limit_enabled=False,
-    )
+    return SUITE_SETTINGS.model_copy(deep=True)
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +108,7 @@ async def async_test_db() -> AsyncIterator[tuple[AsyncEngine, SessionFactory]]:
         poolclass=StaticPool,
     )
     async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
+        await create_sqlite_schema(connection)
     yield engine, create_session_factory(engine)
     await engine.dispose()
 

@@ -180,6 +180,12 @@ async def superuser_token(gql: GraphQLClient, test_superuser: User) -> str:
     return await login(gql, email=test_superuser.email, password=ADMIN_PASSWORD)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Slow tests first, the rest in the order pytest-randomly chose: on -n auto's few
+    # workers, a slow test handed out last would run on alone while the others sit idle.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     # CI reads this line to prove the PostgreSQL suite ran rather than skipped.
     passed = terminalreporter.stats.get("passed", [])

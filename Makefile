@@ -56,7 +56,7 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest -n auto -m "not faults" --cov --cov-report=term
+	$(BIN)/pytest -n auto -m "not faults" --cov --cov-report=term --durations=15
 
 # PostgreSQL and Redis of the tests' own, stopped and frozen under load (tests/faults/).
 faults: install-dev

@@ -1,5 +1,6 @@
 """Benchmark databases: a fresh schema and many users sharing one precomputed hash."""
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,8 @@ from gql_app.security.passwords import hash_password
 from gql_app.services.pagination import encode_cursor
 
 SEED_PASSWORD = "seeded-users-share-this-passphrase"  # noqa: S105 - benchmark data only
-BENCH_DATABASE = "gql_app_bench"
+# Benchmarks (and their smoke tests) of other checkouts may share the server.
+BENCH_DATABASE = f"gql_app_bench_{os.getpid()}"
 SQLITE_BATCH = 10_000
 
 

@@ -64,6 +64,8 @@ def free_port() -> int:
 def production_environment(database_url: str, **overrides: str) -> dict[str, str]:
     return {
         "ENVIRONMENT": "production",
+        # Production's cost, whatever the caller's environment says (a test suite's is lower).
+        "PASSWORD_HASHING_COST": "standard",
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": database_url,
         "EMAIL_BACKEND": "memory",

@@ -34,7 +34,7 @@ from bench.seed import (
 )
 from bench.server import RunningServer, production_environment, serve
 from bench.wrk import LoadResult, Request, run_wrk, wrk_executable
-from gql_app.security.passwords import hash_password, verify_password
+from gql_app.security.passwords import configure_password_hashing, hash_password, verify_password
 
 APP_FACTORY = "bench.baseline:create_bench_app"
 ADMIN_EMAIL = "bench-admin@example.com"
@@ -73,6 +73,8 @@ class Options:
     users_sqlite: int
     users_postgresql: int
     output: Path
+    warmup_seconds: float = 1
+    verify_samples: int = 15
     scenarios: frozenset[str] = SCENARIOS
     databases: frozenset[str] = DATABASES
 
@@ -128,10 +130,16 @@ async def _login(server: RunningServer) -> str:
 async def _alternate(
     server: RunningServer, first: Request, second: Request, options: Options
 ) -> tuple[list[LoadResult], list[LoadResult]]:
-    """Rounds of ``first`` then ``second``, after a warm-up of each."""
+    """Rounds of ``first`` then ``second``, after a warm-up of each (unless it is 0 s)."""
     for request in (first, second):
         await _check(server, request)
-        await run_wrk(server.base_url, request, seconds=1, connections=options.connections)
+        if options.warmup_seconds > 0:
+            await run_wrk(
+                server.base_url,
+                request,
+                seconds=options.warmup_seconds,
+                connections=options.connections,
+            )
     firsts: list[LoadResult] = []
     seconds: list[LoadResult] = []
     for _ in range(options.rounds):
@@ -196,13 +204,17 @@ async def _verify_cpu_seconds(samples: int = 15) -> float:
 
 
 async def _login_scenarios(
-    server: RunningServer, me: Request, options: Options, results: DatabaseResults
+    server: RunningServer,
+    me: Request,
+    options: Options,
+    results: DatabaseResults,
+    *,
+    verify: float,
 ) -> None:
     cores = os.cpu_count() or 1
     login = graphql(LOGIN, {"input": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}})
     await _check(server, login)
     storm_connections = 4 * cores
-    verify = await _verify_cpu_seconds()
     hash_bound = cores / verify
     logins = await run_wrk(
         server.base_url, login, seconds=options.login_seconds, connections=storm_connections
@@ -232,7 +244,7 @@ async def _login_scenarios(
 
 
 async def _run_database(
-    database_url: str, users: int, options: Options, label: str
+    database_url: str, users: int, options: Options, label: str, *, verify: float
 ) -> DatabaseResults:
     results = DatabaseResults(database=label, users=users)
     started = time.perf_counter()
@@ -276,7 +288,7 @@ async def _run_database(
         if "pagination" in options.scenarios:
             await _pagination(server, bearer, last_page_cursor, options, results)
         if "login" in options.scenarios:
-            await _login_scenarios(server, me, options, results)
+            await _login_scenarios(server, me, options, results, verify=verify)
         results.metrics["peak_rss_mb"] = server.peak_rss_bytes() / 2**20
     return results
 
@@ -358,15 +370,26 @@ def _environment_report() -> dict[str, Any]:
 
 async def run(options: Options) -> list[DatabaseResults]:
     wrk_executable()
+    # The servers hash at production's cost (production_environment), and so must the bound
+    # their logins are compared with, whatever cost the process that runs the suite chose.
+    configure_password_hashing(cost="standard")
+    # One verify costs the same whatever the database: measured once for all of them.
+    verify = (
+        await _verify_cpu_seconds(options.verify_samples) if "login" in options.scenarios else 0.0
+    )
     all_results = []
     if "sqlite" in options.databases:
         async with _sqlite_database() as url:
-            all_results.append(await _run_database(url, options.users_sqlite, options, "sqlite"))
+            all_results.append(
+                await _run_database(url, options.users_sqlite, options, "sqlite", verify=verify)
+            )
     server_url = postgresql_server_url()
     if "postgresql" in options.databases and server_url is not None:
         async with postgresql_database(server_url) as url:
             all_results.append(
-                await _run_database(url, options.users_postgresql, options, "postgresql")
+                await _run_database(
+                    url, options.users_postgresql, options, "postgresql", verify=verify
+                )
             )
     return all_results
 
@@ -378,6 +401,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5, help="length of one wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per ratio")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=1,
+        help="warm-up load before each measured request (0: none; each is still checked once)",
+    )
+    parser.add_argument(
+        "--verify-samples",
+        type=int,
+        default=15,
+        help="password verifies timed for the login bound (their median counts)",
+    )
     parser.add_argument("--login-seconds", type=float, default=20, help="login storm length")
     parser.add_argument("--users-sqlite", type=int, default=100_000)
     parser.add_argument("--users-postgresql", type=int, default=1_000_000)
@@ -406,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         users_sqlite=args.users_sqlite,
         users_postgresql=args.users_postgresql,
         output=args.json,
+        warmup_seconds=args.warmup_seconds,
+        verify_samples=args.verify_samples,
         scenarios=frozenset(args.only) if args.only else SCENARIOS,
         databases=frozenset(args.database) if args.database else DATABASES,
     )

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 EmailBackendName = Literal["console", "smtp", "memory"]
+PasswordHashingCost = Literal["standard", "minimal"]
 
 MIN_SECRET_KEY_BYTES = 32
 
@@ -159,6 +160,9 @@ class Settings(BaseSettings):
     # Password checks waiting for a hashing thread, per process; beyond, sign-ins are
     # answered SERVICE_UNAVAILABLE at once instead of waiting for seconds.
     password_hashing_queue_size: int = Field(default=32, ge=1)
+    # For test suites only: "minimal" hashes new passwords at the least cost argon2 takes, so
+    # thousands of sign-ins cost milliseconds. Refused in production.
+    password_hashing_cost: PasswordHashingCost = "standard"  # noqa: S105 - a cost
     # Browser origins allowed to call the API. Unset: the origin of FRONTEND_BASE_URL in
     # development (the frontend a newcomer starts works at once), none elsewhere.
     cors_origins: list[str] | None = None
@@ -197,6 +201,13 @@ class Settings(BaseSettings):
         # HS256 keys shorter than the hash output weaken every token, in any environment.
         if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
             raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _standard_hashing_in_production(self) -> Self:
+        standard = self.password_hashing_cost == "standard"  # noqa: S105 - a cost
+        if self.environment == "production" and not standard:
+            raise ValueError("PASSWORD_HASHING_COST must be standard when ENVIRONMENT=production")
         return self
 
     def _outside_production_unless(self, explicit: bool | None) -> bool:

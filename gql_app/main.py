@@ -37,7 +37,7 @@ from gql_app.email.mailbox import Mailbox
 from gql_app.email.service import EmailService
 from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
-from gql_app.security.passwords import configure_hashing_queue
+from gql_app.security.passwords import configure_hashing_queue, configure_password_hashing
 from gql_app.security.rate_limit import RateLimiter, describe_limits
 from gql_app.services import users as users_service
 from gql_app.watchdog import Watchdog
@@ -47,8 +47,7 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, log_format=settings.resolved_log_format)
-    configure_hashing_queue(queue_size=settings.password_hashing_queue_size)
+    _configure_process(settings)
     availability = Availability()
     engine = create_engine_for(settings)
     watch_availability(engine, availability)
@@ -132,6 +131,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
     return app
+
+
+def _configure_process(settings: Settings) -> None:
+    """What the settings choose for the whole process: logging and password hashing."""
+    configure_logging(settings.log_level, log_format=settings.resolved_log_format)
+    configure_hashing_queue(queue_size=settings.password_hashing_queue_size)
+    configure_password_hashing(cost=settings.password_hashing_cost)
 
 
 async def _migrate(settings: Settings, engine: AsyncEngine) -> None:

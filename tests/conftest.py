@@ -4,21 +4,24 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 
+import freezegun
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from pydantic import SecretStr
+from pydantic import SecretStr, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import StaticPool
 
-from gql_app.config import Settings
+from gql_app.config import PasswordHashingCost, Settings
 from gql_app.db import SessionFactory, create_engine, create_session_factory, get_session_factory
 from gql_app.email.backends import MemoryBackend
 from gql_app.errors import EmailDeliveryError
 from gql_app.main import create_app
-from gql_app.models import Base, User
+from gql_app.models import User
+from gql_app.security.passwords import configure_password_hashing
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
+from tests.fixtures.database import create_sqlite_schema
 from tests.graphql import GraphQLClient, login
 from tests.redis_server import redis_server_url
 
@@ -37,22 +40,55 @@ os.environ.setdefault("GRAPHQL_CHECK_BUDGET_MS", "5000")
 # pytest's event loops stop between tests, which a watchdog would take for a stuck worker
 # and end the test run. It is tested in tests/test_watchdog.py and tests/faults/.
 os.environ.setdefault("WORKER_WATCHDOG_SECONDS", "0")
+# Argon2id at production cost takes a third of a second a hash, and the suite signs in
+# thousands of times, in process and in the servers it starts: everything hashes at the
+# least cost argon2 takes. The tests of hashing itself ask for the standard cost
+# (standard_password_hashing); production refuses the minimal one (tests/security).
+os.environ.setdefault("PASSWORD_HASHING_COST", "minimal")
+SUITE_HASHING_COST = TypeAdapter(PasswordHashingCost).validate_python(
+    os.environ["PASSWORD_HASHING_COST"]
+)
+configure_password_hashing(cost=SUITE_HASHING_COST)
+# pytest times each test through _pytest.timing, whose clock freezegun would otherwise stop
+# too: --durations would report decades for the tests that freeze time.
+freezegun.configure(extend_ignore_list=["_pytest.timing"])
+
+
+@pytest.fixture(autouse=True)
+def suite_password_hashing() -> None:
+    """Each test starts hashing at the suite's cost, whatever an app built before chose."""
+    configure_password_hashing(cost=SUITE_HASHING_COST)
+
+
+@pytest.fixture
+def standard_password_hashing(settings: Settings) -> None:
+    """Production's argon2id parameters, in this process and in the apps the test builds.
+
+    Ask for it with ``usefixtures``, so it comes before the fixtures that hash.
+    """
+    settings.password_hashing_cost = "standard"
+    configure_password_hashing(cost="standard")
+
+
+# Read from the environment once, before any test changes it: building Settings takes tens
+# of milliseconds under coverage, a copy a fraction of one.
+SUITE_SETTINGS = Settings(
+    environment="test",
+    secret_key=SecretStr(TEST_SECRET),
+    database_url="sqlite+aiosqlite:///:memory:",
+    migrate_on_start=False,
+    email_backend="memory",
+    first_superuser_email=None,
+    first_superuser_password=None,
+    # The suite signs in many times from one client address; the rate-limit tests
+    # (tests/api/test_rate_limits.py) turn the limits on with small values.
+    rate_limit_enabled=False,
+)
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(
-        environment="test",
-        secret_key=SecretStr(TEST_SECRET),
-        database_url="sqlite+aiosqlite:///:memory:",
-        migrate_on_start=False,
-        email_backend="memory",
-        first_superuser_email=None,
-        first_superuser_password=None,
-        # The suite signs in many times from one client address; the rate-limit tests
-        # (tests/api/test_rate_limits.py) turn the limits on with small values.
-        rate_limit_enabled=False,
-    )
+    return SUITE_SETTINGS.model_copy(deep=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +113,7 @@ async def async_test_db() -> AsyncIterator[tuple[AsyncEngine, SessionFactory]]:
         poolclass=StaticPool,
     )
     async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
+        await create_sqlite_schema(connection)
     yield engine, create_session_factory(engine)
     await engine.dispose()
 
@@ -147,6 +183,12 @@ async def user_token(gql: GraphQLClient, test_user: User) -> str:
 @pytest_asyncio.fixture
 async def superuser_token(gql: GraphQLClient, test_superuser: User) -> str:
     return await login(gql, email=test_superuser.email, password=ADMIN_PASSWORD)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Slow tests first, the rest in the order pytest-randomly chose: on -n auto's few
+    # workers, a slow test handed out last would run on alone while the others sit idle.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,13 +1,14 @@
-"""Test data builders. Hashes are computed once per password and process: argon2 is slow."""
+"""Test data builders. Hashes are computed once per password, cost and process."""
 
 import itertools
 from functools import cache
 
+from pwdlib import PasswordHash
 from pwdlib.hashers.bcrypt import BcryptHasher
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.models import User
-from gql_app.security.passwords import password_hash
+from gql_app.security.passwords import password_hasher
 
 USER_PASSWORD = "TestPassword123!"
 ADMIN_PASSWORD = "AdminPassword123!"
@@ -16,9 +17,14 @@ STRONG_PASSWORD = "correct horse battery staple"
 _sequence = itertools.count(1)
 
 
-@cache
 def hashed(password: str) -> str:
-    return password_hash.hash(password)
+    """A hash at the cost this process hashes at now (the suite's, or the standard one)."""
+    return _hashed(password, password_hasher())
+
+
+@cache
+def _hashed(password: str, hasher: PasswordHash) -> str:
+    return hasher.hash(password)
 
 
 @cache

@@ -31,6 +31,7 @@ SETTINGS_ENV = [
     "FRONTEND_BASE_URL",
     "EMAIL_BACKEND",
     *(name.upper() for name in RATE_LIMIT_SETTINGS),
+    "PASSWORD_HASHING_COST",
 ]
 LONG_SECRET = "s" * MIN_SECRET_KEY_BYTES
 

@@ -16,6 +16,7 @@ from gql_app.db import create_session_factory
 from gql_app.errors import FieldError
 from gql_app.migrations import upgrade_to_head
 from gql_app.models import User
+from gql_app.security.passwords import configure_password_hashing
 from gql_app.services import users as users_service
 from gql_app.services.validation import normalize_email
 
@@ -65,6 +66,7 @@ async def _ensure_superuser(engine: AsyncEngine, *, email: str, password: str) -
 
 def _create_superuser(args: argparse.Namespace) -> int:
     settings = get_settings()
+    configure_password_hashing(cost=settings.password_hashing_cost)
     email = args.email or settings.first_superuser_email
     if not email:
         raise CliError("give --email or set FIRST_SUPERUSER_EMAIL", exit_code=USAGE)

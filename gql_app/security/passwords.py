@@ -3,6 +3,9 @@
 Hashing runs on a few threads of its own, behind a bounded queue: when more checks wait than
 the queue holds, a new one is refused at once (SERVICE_UNAVAILABLE) instead of waiting for
 seconds behind the others. Callers hold no database connection while they wait.
+
+New hashes are made at production's cost unless PASSWORD_HASHING_COST chooses the minimal one
+(test suites; refused in production).
 """
 
 import asyncio
@@ -14,14 +17,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from gql_app.config import Settings
+from gql_app.config import PasswordHashingCost, Settings
 from gql_app.errors import ServiceUnavailableError, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -37,15 +40,34 @@ ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 64 * 1024
 ARGON2_LANES = 2
 
-# The first hasher hashes; the others only verify, and a match on them asks for a re-hash.
-password_hash = PasswordHash(
-    (
-        Argon2Hasher(
-            time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_LANES
-        ),
-        BcryptHasher(),
+
+def _argon2id(cost: PasswordHashingCost) -> Argon2Hasher:
+    if cost == "minimal":
+        # The least argon2 accepts (one pass over 8 KiB): test suites only, never production.
+        return Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
+    return Argon2Hasher(
+        time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_LANES
     )
-)
+
+
+# The first hasher hashes; the others only verify, and a match on them asks for a re-hash.
+# Argon2id hashes verify whatever their parameters, so a hash made at one cost verifies at
+# the other and is replaced at the next sign-in.
+_PASSWORD_HASHES: dict[PasswordHashingCost, PasswordHash] = {
+    cost: PasswordHash((_argon2id(cost), BcryptHasher())) for cost in get_args(PasswordHashingCost)
+}
+_configured_cost: PasswordHashingCost = "standard"
+
+
+def configure_password_hashing(*, cost: PasswordHashingCost) -> None:
+    """Set the cost of new hashes (PASSWORD_HASHING_COST), for the whole process."""
+    global _configured_cost  # noqa: PLW0603 - one cost per process, like the hashing threads
+    _configured_cost = cost
+
+
+def password_hasher() -> PasswordHash:
+    """This process's hasher, at the configured cost."""
+    return _PASSWORD_HASHES[_configured_cost]
 
 
 def _usable_cores() -> int:
@@ -138,7 +160,7 @@ class VerifyResult:
 
 def _verify_and_update(password: str, hashed: str) -> VerifyResult:
     try:
-        valid, updated_hash = password_hash.verify_and_update(password, hashed)
+        valid, updated_hash = password_hasher().verify_and_update(password, hashed)
     except UnknownHashError:
         return VerifyResult(valid=False)
     except ValueError:
@@ -148,13 +170,18 @@ def _verify_and_update(password: str, hashed: str) -> VerifyResult:
     return VerifyResult(valid=valid, updated_hash=updated_hash)
 
 
-@cache
 def _dummy_hash() -> str:
-    return password_hash.hash(secrets.token_urlsafe(16))
+    # Made at the configured cost, so checking it costs what checking a real account's does.
+    return _dummy_hash_at(_configured_cost)
+
+
+@cache
+def _dummy_hash_at(cost: PasswordHashingCost) -> str:
+    return _PASSWORD_HASHES[cost].hash(secrets.token_urlsafe(16))
 
 
 async def hash_password(password: str) -> str:
-    return await hashing.run(password_hash.hash, password)
+    return await hashing.run(password_hasher().hash, password)
 
 
 async def verify_password(password: str, hashed: str) -> VerifyResult:

@@ -1,5 +1,7 @@
 """Superusers managing other accounts."""
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,15 +86,19 @@ async def update_user(*, session: AsyncSession, user_id: str, changes: AccountCh
     # Validating may hash a new password: no connection waits on it.
     await release_connection(session)
     values = await _validated_changes(user, changes)
+    loses_power = values.get("is_active") is False or values.get("is_superuser") is False
+    # The superusers are locked before the account, as delete_user locks them: two
+    # superusers demoting each other at once then wait for one another instead of each
+    # holding one row and waiting for the other's (a deadlock the database ends with an error).
+    superusers = await users_crud.lock_active_superusers(session=session) if loses_power else ()
     # Written to the account as it is now: deleted meanwhile, it is not found.
     found = await users_crud.get_for_update(session=session, user_id=user.id)
     if found is None:
         raise NotFoundError(ErrorReason.USER_NOT_FOUND)
     if "email" in values:
         await ensure_email_free(session=session, email=values["email"])
-    loses_power = values.get("is_active") is False or values.get("is_superuser") is False
     if loses_power and user.is_superuser and user.is_active:
-        await _ensure_another_active_superuser(session=session, user=user)
+        _ensure_another_superuser(superusers, user=user)
     await save_user_or_conflict(session=session, user=user, values=values)
     if "password_hash" in values:
         await end_password_credentials(session=session, user=user)
@@ -114,7 +120,10 @@ async def delete_user(*, session: AsyncSession, viewer: Viewer, user_id: str) ->
 
 
 async def _ensure_another_active_superuser(*, session: AsyncSession, user: User) -> None:
-    active_superusers = await users_crud.lock_active_superusers(session=session)
+    _ensure_another_superuser(await users_crud.lock_active_superusers(session=session), user=user)
+
+
+def _ensure_another_superuser(active_superusers: Sequence[uuid.UUID], *, user: User) -> None:
     if all(superuser_id == user.id for superuser_id in active_superusers):
         raise ConflictError(ErrorReason.LAST_SUPERUSER)
 

@@ -62,7 +62,7 @@ class TestGraphiQL:
 
     @pytest.mark.parametrize(
         "overrides",
-        [{"graphiql": False}, {"environment": "production"}],
+        [{"graphiql": False}, {"environment": "production", "password_hashing_cost": "standard"}],
     )
     async def test_not_served_when_disabled_or_in_production(
         self, tmp_path: Path, overrides: dict[str, object]

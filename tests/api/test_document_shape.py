@@ -288,6 +288,7 @@ def mixed_documents(draw: st.DrawFn) -> str:
     return f"{{ {fields} }}"
 
 
+@pytest.mark.slow
 class TestBoundedWork:
     @PROPERTY_SETTINGS
     @given(levels=st.integers(min_value=1, max_value=12), spreads=st.integers(1, 60))

@@ -25,6 +25,7 @@ INTROSPECTION = "{ __schema { queryType { name } types { name fields { name } } 
 def production_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "production",
+        "password_hashing_cost": "standard",
         "secret_key": SecretStr(TEST_SECRET),
         "database_url": "sqlite+aiosqlite:///:memory:",
         "migrate_on_start": False,

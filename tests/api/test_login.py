@@ -121,6 +121,7 @@ class TestLogin:
         correct.single_error("FORBIDDEN")
         wrong.single_error("UNAUTHENTICATED")
 
+    @pytest.mark.usefixtures("standard_password_hashing")
     async def test_bcrypt_hash_is_upgraded_to_argon2id(
         self, gql: GraphQLClient, db_session: AsyncSession
     ) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from gql_app.cli import main
 from gql_app.config import get_settings
-from gql_app.security.passwords import password_hash
+from gql_app.security.passwords import password_hasher
 from tests.cli.output import one_line_error
 from tests.cli.sqlite_file import users_in
 from tests.factories import STRONG_PASSWORD
@@ -26,7 +26,7 @@ class TestCreateSuperuser:
         assert err == ""
         [(email, is_superuser, is_verified, stored_hash)] = users_in(database)
         assert (email, is_superuser, is_verified) == ("root@example.com", 1, 1)
-        assert password_hash.verify(STRONG_PASSWORD, stored_hash) is True
+        assert password_hasher().verify(STRONG_PASSWORD, stored_hash) is True
         assert STRONG_PASSWORD not in out
 
     def test_an_existing_superuser_is_left_as_it_is(
@@ -92,7 +92,7 @@ class TestCreateSuperuser:
         out, err = capsys.readouterr()
         assert exit_code == 0
         assert prompts == ["Password for root@example.com: ", "Repeat the password: "]
-        assert password_hash.verify(STRONG_PASSWORD, users_in(database)[0][3]) is True
+        assert password_hasher().verify(STRONG_PASSWORD, users_in(database)[0][3]) is True
         assert STRONG_PASSWORD not in out + err
 
     def test_passwords_that_differ_are_refused(

@@ -136,6 +136,7 @@ def installed_command() -> Path:
     return command
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv", [["migrate", "upgrade"], ["create-superuser", "--email", "root@example.com"]]
 )

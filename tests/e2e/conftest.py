@@ -61,8 +61,8 @@ def e2e_database_url(postgres_server_url: str, worker_id: str) -> Iterator[str]:
     drop_database(postgres_server_url, name)
 
 
-@pytest.fixture
-def settings(e2e_database_url: str) -> Settings:
+@pytest.fixture(scope="session")
+def e2e_settings(e2e_database_url: str) -> Settings:
     return Settings(
         environment="test",
         secret_key=SecretStr(SECRET_KEY),
@@ -75,6 +75,11 @@ def settings(e2e_database_url: str) -> Settings:
         # Journeys here sign in and register many times from one address.
         rate_limit_enabled=False,
     )
+
+
+@pytest.fixture
+def settings(e2e_settings: Settings) -> Settings:
+    return e2e_settings.model_copy(deep=True)
 
 
 @pytest_asyncio.fixture

@@ -10,6 +10,7 @@ import gc
 import os
 import re
 import threading
+import uuid
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,9 @@ NO_SERVER = (
 
 _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _FORCE_DROP_VERSION = (13,)
+
+# Test runs of other checkouts may share the server: each process's databases are its own.
+_PROCESS_TAG = uuid.uuid4().hex[:8]
 
 _lock = threading.Lock()
 _users = 0
@@ -143,7 +147,7 @@ def database_url(server_url: str, name: str) -> str:
 
 
 def database_name(prefix: str, worker_id: str) -> str:
-    name = f"{prefix}_{worker_id}".lower()
+    name = f"{prefix}_{worker_id}_{_PROCESS_TAG}".lower()
     if not _SAFE_NAME.match(name):
         raise ValueError(f"unusable database name {name!r}")
     return name

@@ -6,7 +6,6 @@ document's hash, and the document only when the server asks for it.
 
 import hashlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,13 +60,23 @@ class PersistedQueryTransport(HTTPXAsyncTransport):
         return result
 
 
-@pytest_asyncio.fixture
-async def server(settings: Settings, app: object, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    """uvicorn on this worker's PostgreSQL database (migrated and emptied by ``app``)."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def running_server(
+    e2e_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
+    """uvicorn on this worker's PostgreSQL database, started once for the module's tests."""
     async with live_server(
-        tmp_path, DATABASE_URL=settings.database_url, MIGRATE_ON_START="false"
+        tmp_path_factory.mktemp("gql-client"),
+        DATABASE_URL=e2e_settings.database_url,
+        MIGRATE_ON_START="false",
     ) as running:
         yield running
+
+
+@pytest.fixture
+def server(running_server: RunningServer, app: object) -> RunningServer:
+    """The module's server, on tables ``app`` emptied for this test."""
+    return running_server
 
 
 def client(server: RunningServer, **headers: str) -> Client:

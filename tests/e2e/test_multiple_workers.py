@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.server import serve
+from bench.server import RunningServer, serve
 from gql_app.config import Settings
 from tests.factories import USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient
@@ -26,11 +26,13 @@ ME = "{ me { email } }"
 LOGOUT = "mutation ($t: String!) { logout(refreshToken: $t) }"
 
 
-@pytest_asyncio.fixture
-async def workers(settings: Settings, app: object) -> AsyncIterator[list[GraphQLClient]]:
-    """Two workers sharing the e2e database (migrated, emptied by ``app``) and Redis."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def servers(e2e_settings: Settings) -> AsyncIterator[list[RunningServer]]:
+    """Two workers sharing the e2e database and Redis, started once for the module's tests."""
+    settings = e2e_settings
     environment = {
         "ENVIRONMENT": "production",
+        "PASSWORD_HASHING_COST": "standard",
         "SECRET_KEY": settings.signing_key,
         "DATABASE_URL": settings.database_url,
         "MIGRATE_ON_START": "false",
@@ -41,10 +43,16 @@ async def workers(settings: Settings, app: object) -> AsyncIterator[list[GraphQL
         "LOG_LEVEL": "WARNING",
     }
     async with AsyncExitStack() as stack:
-        servers = [
+        yield [
             await stack.enter_async_context(serve("gql_app.main:create_app", environment))
             for _ in range(2)
         ]
+
+
+@pytest_asyncio.fixture
+async def workers(servers: list[RunningServer], app: object) -> AsyncIterator[list[GraphQLClient]]:
+    """A client of each worker, on tables ``app`` emptied for this test."""
+    async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(httpx.AsyncClient(base_url=s.base_url, timeout=30))
             for s in servers

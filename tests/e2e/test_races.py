@@ -49,6 +49,7 @@ async def patient_gql(settings: Settings, app: FastAPI) -> AsyncIterator[GraphQL
         yield GraphQLClient(http)
 
 
+@pytest.mark.slow
 class TestConcurrentPasswordChanges:
     async def test_the_first_change_wins_and_keeps_its_session(
         self, patient_gql: GraphQLClient, test_user: User

@@ -5,19 +5,30 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pydantic import SecretStr, ValidationError
 
+from gql_app.config import Settings
 from gql_app.errors import ServiceUnavailableError, Unavailable
+from gql_app.main import create_app
 from gql_app.security import passwords
 from gql_app.security.passwords import (
     VerifyResult,
     _dummy_hash,
     hash_password,
-    password_hash,
+    password_hasher,
     verify_against_dummy,
     verify_password,
 )
-from tests.conftest import LogRecords
+from tests.conftest import TEST_SECRET, LogRecords
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, hashed
+
+# What production hashes with; TestHashingCost chooses its cost itself.
+pytestmark = pytest.mark.usefixtures("standard_password_hashing")
+
+STANDARD_PARAMETERS = (
+    f"$m={passwords.ARGON2_MEMORY_KIB},t={passwords.ARGON2_TIME_COST},p={passwords.ARGON2_LANES}$"
+)
+MINIMAL_PARAMETERS = "$m=8,t=1,p=1$"
 
 
 class TestHashPassword:
@@ -26,7 +37,7 @@ class TestHashPassword:
 
         assert stored.startswith("$argon2id$")
         assert STRONG_PASSWORD not in stored
-        assert password_hash.verify(STRONG_PASSWORD, stored) is True
+        assert password_hasher().verify(STRONG_PASSWORD, stored) is True
 
     async def test_salts_every_hash(self) -> None:
         first = await hash_password(STRONG_PASSWORD)
@@ -60,7 +71,7 @@ class TestVerifyPassword:
         assert result.valid is True
         assert result.updated_hash is not None
         assert result.updated_hash.startswith("$argon2id$")
-        assert password_hash.verify(USER_PASSWORD, result.updated_hash) is True
+        assert password_hasher().verify(USER_PASSWORD, result.updated_hash) is True
 
     async def test_wrong_password_against_bcrypt_is_invalid_without_replacement(self) -> None:
         result = await verify_password("WrongPassword123!", bcrypt_hashed(USER_PASSWORD))
@@ -75,7 +86,7 @@ class TestVerifyPassword:
         assert result.valid is True
         assert result.updated_hash is not None
         assert result.updated_hash != weaker
-        assert password_hash.current_hasher.check_needs_rehash(result.updated_hash) is False
+        assert password_hasher().current_hasher.check_needs_rehash(result.updated_hash) is False
 
     @pytest.mark.parametrize(
         "stored",
@@ -97,7 +108,7 @@ class TestVerifyAgainstDummy:
     def test_dummy_hash_is_a_current_argon2id_hash_made_once(self) -> None:
         assert _dummy_hash().startswith("$argon2id$")
         assert _dummy_hash() == _dummy_hash()
-        assert password_hash.current_hasher.check_needs_rehash(_dummy_hash()) is False
+        assert password_hasher().current_hasher.check_needs_rehash(_dummy_hash()) is False
 
     async def test_accepts_any_password_without_raising(self) -> None:
         for password in ("", USER_PASSWORD, "x" * 128):
@@ -128,7 +139,7 @@ class TestHashingPriority:
 
         monkeypatch.setattr(os, "setpriority", refuse)
         with ThreadPoolExecutor(1, initializer=passwords._lower_priority) as pool:
-            stored = pool.submit(passwords.password_hash.hash, "x" * 12).result()
+            stored = pool.submit(passwords.password_hasher().hash, "x" * 12).result()
 
         assert stored.startswith("$argon2id$")
         assert ["normal priority" in record.getMessage() for record in app_log.records] == [True]
@@ -201,3 +212,72 @@ class TestHashingQueue:
         passwords.configure_hashing_queue(queue_size=3)
 
         assert passwords.hashing.queue_size == 3
+
+
+class TestHashingCost:
+    """PASSWORD_HASHING_COST: production's parameters, or the least argon2 takes for tests."""
+
+    async def test_the_standard_cost_is_production_s_argon2id(self) -> None:
+        stored = await hash_password(STRONG_PASSWORD)
+
+        assert STANDARD_PARAMETERS in stored
+
+    async def test_the_minimal_cost_hashes_with_the_least_parameters(self) -> None:
+        passwords.configure_password_hashing(cost="minimal")
+
+        stored = await hash_password(STRONG_PASSWORD)
+
+        assert stored.startswith("$argon2id$")
+        assert MINIMAL_PARAMETERS in stored
+        assert await verify_password(STRONG_PASSWORD, stored) == VerifyResult(valid=True)
+
+    async def test_a_minimal_hash_verifies_at_the_standard_cost_and_is_replaced(self) -> None:
+        passwords.configure_password_hashing(cost="minimal")
+        cheap = await hash_password(USER_PASSWORD)
+        passwords.configure_password_hashing(cost="standard")
+
+        result = await verify_password(USER_PASSWORD, cheap)
+
+        assert result.valid is True
+        assert result.updated_hash is not None
+        assert STANDARD_PARAMETERS in result.updated_hash
+
+    async def test_a_standard_hash_verifies_at_the_minimal_cost(self) -> None:
+        standard = hashed(USER_PASSWORD)
+        passwords.configure_password_hashing(cost="minimal")
+
+        result = await verify_password(USER_PASSWORD, standard)
+
+        assert result.valid is True
+        assert result.updated_hash is not None
+        assert MINIMAL_PARAMETERS in result.updated_hash
+
+    def test_the_dummy_hash_is_made_at_the_configured_cost(self) -> None:
+        passwords.configure_password_hashing(cost="minimal")
+
+        assert MINIMAL_PARAMETERS in _dummy_hash()
+        assert password_hasher().current_hasher.check_needs_rehash(_dummy_hash()) is False
+
+    async def test_the_app_hashes_at_its_settings_cost(self, settings: Settings) -> None:
+        settings.password_hashing_cost = "minimal"
+        app = create_app(settings)
+        await app.state.engine.dispose()
+
+        assert MINIMAL_PARAMETERS in await hash_password(STRONG_PASSWORD)
+
+    def test_production_refuses_the_minimal_cost(self) -> None:
+        with pytest.raises(ValidationError, match="PASSWORD_HASHING_COST must be standard"):
+            Settings(
+                environment="production",
+                secret_key=SecretStr(TEST_SECRET),
+                password_hashing_cost="minimal",
+            )
+
+    def test_production_takes_the_standard_cost(self) -> None:
+        settings = Settings(
+            environment="production",
+            secret_key=SecretStr(TEST_SECRET),
+            password_hashing_cost="standard",
+        )
+
+        assert settings.password_hashing_cost == "standard"

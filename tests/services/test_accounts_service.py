@@ -27,7 +27,7 @@ from gql_app.errors import (
 )
 from gql_app.models import ActionToken, ActionTokenPurpose, AuthSession, User
 from gql_app.security import tokens
-from gql_app.security.passwords import VerifyResult, password_hash, verify_password
+from gql_app.security.passwords import VerifyResult, password_hasher, verify_password
 from gql_app.services import accounts as accounts_service
 from gql_app.services import email_verification as email_verification_service
 from gql_app.services.accounts import (
@@ -349,7 +349,7 @@ class TestChangePassword:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         other = await create_auth_session(db_session, test_user)
-        winning_hash = password_hash.hash(STRONG_PASSWORD)
+        winning_hash = password_hasher().hash(STRONG_PASSWORD)
 
         async def checked_while_another_change_lands(password: str, hashed: str) -> VerifyResult:
             result = await verify_password(password, hashed)

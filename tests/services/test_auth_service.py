@@ -29,7 +29,7 @@ from gql_app.security.passwords import (
     ARGON2_MEMORY_KIB,
     ARGON2_TIME_COST,
     VerifyResult,
-    password_hash,
+    password_hasher,
     verify_password,
 )
 from gql_app.services import auth as auth_service
@@ -444,6 +444,7 @@ class TestLogin:
         with pytest.raises(InvalidCredentialsError):
             await login(db_session, settings, user.email, password="WrongPassword123!")
 
+    @pytest.mark.usefixtures("standard_password_hashing")
     async def test_legacy_bcrypt_hash_is_accepted_and_upgraded_to_argon2id(
         self, db_session: AsyncSession, session_factory: SessionFactory, settings: Settings
     ) -> None:
@@ -456,8 +457,9 @@ class TestLogin:
         assert issued.user.id == user.id
         assert stored_hash is not None
         assert stored_hash.startswith("$argon2id$")
-        assert password_hash.verify(USER_PASSWORD, stored_hash) is True
+        assert password_hasher().verify(USER_PASSWORD, stored_hash) is True
 
+    @pytest.mark.usefixtures("standard_password_hashing")
     async def test_argon2id_hash_with_other_parameters_is_replaced(
         self, db_session: AsyncSession, session_factory: SessionFactory, settings: Settings
     ) -> None:
@@ -470,7 +472,7 @@ class TestLogin:
             stored_hash = await other.scalar(select(User.password_hash).where(User.id == user.id))
         assert stored_hash is not None
         assert f"m={ARGON2_MEMORY_KIB},t={ARGON2_TIME_COST},p={ARGON2_LANES}$" in stored_hash
-        assert password_hash.verify(USER_PASSWORD, stored_hash) is True
+        assert password_hasher().verify(USER_PASSWORD, stored_hash) is True
 
     async def test_upgraded_account_can_still_sign_in(
         self, db_session: AsyncSession, settings: Settings
@@ -494,6 +496,7 @@ class TestLogin:
         stored_hash = await db_session.scalar(select(User.password_hash).where(User.id == user.id))
         assert stored_hash == legacy
 
+    @pytest.mark.usefixtures("standard_password_hashing")
     async def test_current_argon2id_hash_is_not_rewritten(
         self, db_session: AsyncSession, settings: Settings, test_user: User
     ) -> None:
@@ -587,7 +590,7 @@ class TestLogin:
                 if meanwhile == "account deleted":
                     await other.delete(account)
                 else:
-                    account.password_hash = password_hash.hash(STRONG_PASSWORD)
+                    account.password_hash = password_hasher().hash(STRONG_PASSWORD)
                 await other.commit()
             return result
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from gql_app.cli import main
-from gql_app.security.passwords import password_hash
+from gql_app.security.passwords import password_hasher
 from tests.cli.output import one_line_error
 from tests.cli.sqlite_file import query, users_in
 from tests.factories import STRONG_PASSWORD
@@ -52,8 +52,8 @@ class TestSeed:
         admin, reader = sorted(users_in(database))
         assert admin[:3] == ("admin@example.com", 1, 1)
         assert reader[:3] == ("reader@example.com", 0, 0)
-        assert password_hash.verify(STRONG_PASSWORD, admin[3]) is True
-        assert password_hash.verify(OTHER_PASSWORD, reader[3]) is True
+        assert password_hasher().verify(STRONG_PASSWORD, admin[3]) is True
+        assert password_hasher().verify(OTHER_PASSWORD, reader[3]) is True
         assert query(database, "SELECT full_name, is_active FROM users ORDER BY email") == [
             ("Ada Admin", 1),
             (None, 1),

@@ -222,6 +222,7 @@ class TestBanner:
         self, banner: Callable[..., str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("ENVIRONMENT", "production")
+        monkeypatch.setenv("PASSWORD_HASHING_COST", "standard")
 
         assert banner() == ""
 

@@ -37,6 +37,8 @@ def limit_settings(**values: object) -> Settings:
         "environment": "test",
         "secret_key": SecretStr(TEST_SECRET),
         "database_url": "sqlite+aiosqlite:///:memory:",
+        # Production refuses the suite's minimal hashing cost.
+        "password_hashing_cost": "standard",
     }
     return Settings.model_validate({**defaults, **values})
 

@@ -20,9 +20,11 @@ from gql_app.errors import EmailDeliveryError
 from gql_app.main import create_app
 from gql_app.models import User
 from gql_app.security.passwords import configure_password_hashing
+from gql_app.services import auth as auth_service
+from gql_app.services.auth import ClientInfo, Credentials
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.fixtures.database import create_sqlite_schema
-from tests.graphql import GraphQLClient, login
+from tests.graphql import GraphQLClient
 from tests.redis_server import redis_server_url
 
 # pytester runs small suites of the plugin's (tests/testing/); gql_app.testing's fixtures are
@@ -175,14 +177,30 @@ async def test_superuser(db_session: AsyncSession) -> User:
     )
 
 
-@pytest_asyncio.fixture
-async def user_token(gql: GraphQLClient, test_user: User) -> str:
-    return await login(gql, email=test_user.email, password=USER_PASSWORD)
+async def signed_in(session: AsyncSession, settings: Settings, *, email: str, password: str) -> str:
+    """An access token of a new session, from the service the login mutation calls (that
+    mutation is tested in tests/api/test_login.py; here it would only add a request)."""
+    issued = await auth_service.login(
+        session=session,
+        settings=settings,
+        credentials=Credentials(email=email, password=password),
+        client=ClientInfo(),
+    )
+    return issued.access_token
 
 
 @pytest_asyncio.fixture
-async def superuser_token(gql: GraphQLClient, test_superuser: User) -> str:
-    return await login(gql, email=test_superuser.email, password=ADMIN_PASSWORD)
+async def user_token(db_session: AsyncSession, settings: Settings, test_user: User) -> str:
+    return await signed_in(db_session, settings, email=test_user.email, password=USER_PASSWORD)
+
+
+@pytest_asyncio.fixture
+async def superuser_token(
+    db_session: AsyncSession, settings: Settings, test_superuser: User
+) -> str:
+    return await signed_in(
+        db_session, settings, email=test_superuser.email, password=ADMIN_PASSWORD
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -81,6 +81,8 @@ def default_settings(*, database_url: str, mail: MailCatcher) -> dict[str, str]:
         "MIGRATE_ON_START": "true",
         # Tests sign in many times from one address.
         "RATE_LIMIT_ENABLED": "false",
+        # A sign-in costs milliseconds instead of a third of a second (never in production).
+        "PASSWORD_HASHING_COST": "minimal",
         "LOG_LEVEL": "WARNING",
         **mail.server_settings(),
     }
@@ -141,7 +143,10 @@ def gql_client(gql_app_server: GqlAppServer) -> GqlClient:
 
 @pytest.fixture(scope="session")
 def gql_app_accounts(gql_app_server: GqlAppServer) -> Iterator[AccountMaker]:
-    maker = AccountMaker(gql_app_server.database_url)
+    maker = AccountMaker(
+        gql_app_server.database_url,
+        hashing_cost=gql_app_server.settings.get("PASSWORD_HASHING_COST", "standard"),
+    )
     yield maker
     maker.close()
 

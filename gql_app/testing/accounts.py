@@ -11,7 +11,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import TypeAdapter
+
+from gql_app.config import PasswordHashingCost
 from gql_app.db import create_engine, create_session_factory
+from gql_app.security.passwords import configure_password_hashing
 from gql_app.services import seeding
 from gql_app.services.seeding import SeedAccount
 
@@ -49,7 +53,11 @@ class AccountMaker:
     async test), and one loop for all calls keeps one engine and its connections.
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, hashing_cost: str = "standard") -> None:
+        # The accounts are hashed here, at the cost the server hashes at.
+        configure_password_hashing(
+            cost=TypeAdapter(PasswordHashingCost).validate_python(hashing_cost)
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="gql-app-accounts", daemon=True

@@ -75,6 +75,20 @@ class GqlClient:
             raise GqlAppError(status=status, response=answer, text=text)
         return answer["data"]
 
+    def refused(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        token: str | None = None,
+    ) -> GqlAppError:
+        """The error a call that must fail answers with; AssertionError when it succeeds."""
+        try:
+            data = self(document, variables, token=token)
+        except GqlAppError as error:
+            return error
+        raise AssertionError(f"expected an error, the answer was data: {data!r}")
+
     def _send(self, request: urllib.request.Request) -> tuple[int, str]:
         try:
             response: HTTPResponse

@@ -42,18 +42,6 @@ NEW_PASSWORD = "violet tangerine submarine 42"
 OTHER_PASSWORD = "marble giraffe lantern 1987"
 
 
-def refused(
-    gql_client: GqlClient,
-    document: str,
-    variables: dict[str, Any] | None = None,
-    *,
-    token: str | None = None,
-) -> GqlAppError:
-    with pytest.raises(GqlAppError) as caught:
-        gql_client(document, variables, token=token)
-    return caught.value
-
-
 def refresh(gql_client: GqlClient, refresh_token: str) -> Tokens:
     payload = gql_client(REFRESH_TOKEN, {"refreshToken": refresh_token})["refreshToken"]
     return Tokens(
@@ -68,9 +56,9 @@ def assert_signed_in(gql_client: GqlClient, tokens: Tokens, email: str) -> None:
 
 
 def assert_session_ended(gql_client: GqlClient, tokens: Tokens) -> None:
-    me = refused(gql_client, ME, token=tokens.access_token)
+    me = gql_client.refused(ME, token=tokens.access_token)
     assert (me.code, me.message) == ("UNAUTHENTICATED", "Session has ended")
-    again = refused(gql_client, REFRESH_TOKEN, {"refreshToken": tokens.refresh_token})
+    again = gql_client.refused(REFRESH_TOKEN, {"refreshToken": tokens.refresh_token})
     assert (again.code, again.message) == ("UNAUTHENTICATED", "Session has ended")
 
 
@@ -131,8 +119,8 @@ class TestPasswordJourneys:
         sessions = gql_client(MY_SESSIONS, token=fresh.access_token)["mySessions"]
         assert [s["current"] for s in sessions] == [True]
         # The link was spent.
-        reused = refused(
-            gql_client, RESET_PASSWORD, {"input": {"token": token, "newPassword": OTHER_PASSWORD}}
+        reused = gql_client.refused(
+            RESET_PASSWORD, {"input": {"token": token, "newPassword": OTHER_PASSWORD}}
         )
         assert (reused.code, list(reused.fields)) == ("BAD_USER_INPUT", ["token"])
 
@@ -228,7 +216,7 @@ class TestAdminJourneys:
         deleted = gql_client(DELETE_USER, {"id": user.id}, token=login_as(superuser).access_token)
 
         assert deleted == {"deleteUser": True}
-        assert refused(gql_client, ME, token=tokens.access_token).code == "UNAUTHENTICATED"
-        gone = refused(gql_client, REFRESH_TOKEN, {"refreshToken": tokens.refresh_token})
+        assert gql_client.refused(ME, token=tokens.access_token).code == "UNAUTHENTICATED"
+        gone = gql_client.refused(REFRESH_TOKEN, {"refreshToken": tokens.refresh_token})
         assert (gone.code, gone.message) == ("UNAUTHENTICATED", "Invalid refresh token")
         assert_login_refused(login_as, user, password=user.password, code="UNAUTHENTICATED")

@@ -5,7 +5,6 @@ Its name does not start with ``test_``: the project's own run does not collect i
 """
 
 import asyncio
-from typing import Any
 
 import jwt
 import pytest
@@ -31,18 +30,6 @@ mutation Register($input: RegisterInput!) { register(input: $input) { id email i
 VERIFY_EMAIL = "mutation Verify($token: String!) { verifyEmail(token: $token) { isVerified } }"
 REQUEST_RESET = "mutation Request($email: String!) { requestPasswordReset(email: $email) }"
 RESET = "mutation Reset($input: ResetPasswordInput!) { resetPassword(input: $input) }"
-
-
-def refused(
-    gql_client: GqlClient,
-    document: str,
-    variables: dict[str, Any] | None = None,
-    *,
-    token: str | None = None,
-) -> GqlAppError:
-    with pytest.raises(GqlAppError) as caught:
-        gql_client(document, variables, token=token)
-    return caught.value
 
 
 def test_an_account_signs_in_and_reads_itself(
@@ -96,14 +83,14 @@ def test_the_superuser_may_read_other_accounts(
 
     assert found == {"user": {"id": other.id, "email": other.email}}
     assert (superuser.is_superuser, superuser.is_verified) == (True, True)
-    forbidden = refused(gql_client, USER, {"id": other.id}, token=login_as(other).access_token)
+    forbidden = gql_client.refused(USER, {"id": other.id}, token=login_as(other).access_token)
     assert forbidden.code == "FORBIDDEN"
 
 
 def test_errors_carry_code_fields_and_the_whole_answer(
     create_user: CreateUser, login_as: LoginAs, gql_client: GqlClient
 ) -> None:
-    weak = refused(gql_client, REGISTER, {"input": {"email": "a@example.com", "password": "x"}})
+    weak = gql_client.refused(REGISTER, {"input": {"email": "a@example.com", "password": "x"}})
 
     assert (weak.code, weak.reason, weak.status) == ("BAD_USER_INPUT", "BAD_USER_INPUT", 200)
     assert weak.fields == {"password": "Password must be at least 12 characters long"}
@@ -112,7 +99,9 @@ def test_errors_carry_code_fields_and_the_whole_answer(
     assert weak.errors == weak.response["errors"]
     assert str(weak) == "BAD_USER_INPUT: Password must be at least 12 characters long"
 
-    unknown = refused(gql_client, "query { nothing }")
+    with pytest.raises(AssertionError, match="expected an error"):
+        gql_client.refused("query { __typename }")
+    unknown = gql_client.refused("query { nothing }")
     assert (unknown.code, unknown.status) == ("GRAPHQL_VALIDATION_FAILED", 200)
 
     with pytest.raises(GqlAppError) as wrong_password:
@@ -134,7 +123,7 @@ def test_errors_carry_code_fields_and_the_whole_answer(
 def test_a_wrong_url_is_an_error_too(gql_app_server: GqlAppServer) -> None:
     elsewhere = GqlClient(f"{gql_app_server.url}/no-such-endpoint")
 
-    caught = refused(elsewhere, ME)
+    caught = elsewhere.refused(ME)
 
     assert (caught.code, caught.reason, caught.status) == ("NOT_FOUND", "NOT_FOUND", 404)
 
@@ -181,8 +170,8 @@ def test_a_password_is_reset_with_the_mailed_token(
 
     assert first.token != second.token
     # A newer link spends the older one.
-    stale = refused(
-        gql_client, RESET, {"input": {"token": first.token, "newPassword": NEW_PASSWORD}}
+    stale = gql_client.refused(
+        RESET, {"input": {"token": first.token, "newPassword": NEW_PASSWORD}}
     )
     assert stale.field_codes == {"token": "INVALID_TOKEN"}
     assert gql_client(RESET, {"input": {"token": second.token, "newPassword": NEW_PASSWORD}})

@@ -16,7 +16,6 @@ from sqlalchemy.pool import StaticPool
 from gql_app.config import PasswordHashingCost, Settings
 from gql_app.db import SessionFactory, create_engine, create_session_factory, get_session_factory
 from gql_app.email.backends import MemoryBackend
-from gql_app.errors import EmailDeliveryError
 from gql_app.main import create_app
 from gql_app.models import User
 from gql_app.security.passwords import configure_password_hashing
@@ -24,6 +23,7 @@ from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.fixtures.database import create_sqlite_schema
+from tests.fixtures.email import FailingEmailBackend
 from tests.graphql import GraphQLClient
 from tests.redis_server import redis_server_url
 
@@ -214,17 +214,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     passed = terminalreporter.stats.get("passed", [])
     e2e_passed = sum(1 for report in passed if "e2e" in report.keywords)
     terminalreporter.write_line(f"e2e tests passed: {e2e_passed}")
-
-
-class FailingEmailBackend:
-    """An email backend whose server is down: every send fails as SMTPBackend's would."""
-
-    def __init__(self) -> None:
-        self.attempts: list[EmailMessage] = []
-
-    async def send(self, message: EmailMessage) -> None:
-        self.attempts.append(message)
-        raise EmailDeliveryError
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from gql_app.models import User
 from gql_app.services import accounts as accounts_service
 from gql_app.services.jobs import JobContext
 from tests.factories import create_user
-from tests.services.support import FailingBackend
+from tests.fixtures.email import FailingEmailBackend
 
 JOBS_LOGGER = "gql_app.api.jobs"
 
@@ -202,7 +202,7 @@ class TestFailures:
         job_log: list[logging.LogRecord],
     ) -> None:
         user = await create_user(db_session)
-        backend = FailingBackend()
+        backend = FailingEmailBackend()
         jobs = BackgroundJobs(
             tasks=tasks,
             session_factory=session_factory,

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
 from gql_app.models import ActionToken, AuthSession, User
-from tests.conftest import FailingEmailBackend, LogRecords
+from tests.conftest import LogRecords
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
+from tests.fixtures.email import FailingEmailBackend
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse, Tokens, login_tokens
 from tests.mail import RESET_PATH, VERIFY_PATH, action_link, action_token
 from tests.operations import (

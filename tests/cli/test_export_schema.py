@@ -3,7 +3,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from strawberry.cli.commands.export_schema import export_schema as strawberry_export_schema
 
 from gql_app.cli import main
 from tests.cli.output import one_line_error
@@ -15,6 +14,12 @@ class TestExportSchema:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> bytes:
         """What `strawberry export-schema gql_app.api.schema:schema --output ...` writes."""
+        # Imported here: Strawberry's CLI takes a second to import, in every test worker
+        # that collects this module, and only this fixture uses it.
+        from strawberry.cli.commands.export_schema import (  # noqa: PLC0415
+            export_schema as strawberry_export_schema,
+        )
+
         monkeypatch.setattr(sys, "path", list(sys.path))  # it prepends --app-dir
         path = tmp_path / "from-strawberry.graphql"
         strawberry_export_schema("gql_app.api.schema:schema", app_dir=".", output=path)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from gql_app.db import SessionFactory
 from gql_app.models import ActionToken, AuthSession, RefreshToken, User
 from tests.auth_factories import create_action_token, create_auth_session, create_refresh_token
 from tests.factories import USER_PASSWORD, create_user, hashed, unique_email
+from tests.fixtures.database import count_rows
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 NO_FILTER = UserFilter()
@@ -450,12 +451,6 @@ class TestCount:
             )
             == 1
         )
-
-
-async def count_rows(session: AsyncSession, model: type[object]) -> int:
-    result = await session.scalar(select(func.count()).select_from(model))
-    assert result is not None
-    return result
 
 
 class TestUpdate:

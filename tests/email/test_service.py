@@ -10,7 +10,7 @@ from gql_app.config import Settings
 from gql_app.email.backends import MemoryBackend
 from gql_app.email.service import RESET_PATH, VERIFY_PATH, EmailService, describe_duration
 from gql_app.errors import EmailDeliveryError
-from tests.services.support import FailingBackend
+from tests.fixtures.email import FailingEmailBackend
 
 # Every character urlencode must escape in a query value, and some it may leave.
 AWKWARD_TOKEN = "a+b/c=d&e f?g#h%i~j_k-l.m"
@@ -144,7 +144,7 @@ class TestDeliveryFailure:
     async def test_the_backends_delivery_error_reaches_the_caller(
         self, settings: Settings, send: str
     ) -> None:
-        backend = FailingBackend()
+        backend = FailingEmailBackend()
         service = EmailService(backend=backend, settings=settings)
 
         with pytest.raises(EmailDeliveryError):

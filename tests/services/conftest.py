@@ -1,7 +1,9 @@
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
 from gql_app.db import SessionFactory
@@ -15,6 +17,13 @@ def session_factory(async_test_db: tuple[AsyncEngine, SessionFactory]) -> Sessio
     """Opens further sessions on the test database, to read back what another one wrote."""
     _, factory = async_test_db
     return factory
+
+
+@pytest_asyncio.fixture
+async def request_session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """The session of the request under test, apart from the one that set the data up."""
+    async with session_factory() as session:
+        yield session
 
 
 @pytest.fixture

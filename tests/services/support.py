@@ -1,7 +1,6 @@
-"""Test doubles and helpers for the service tests: a recording job scheduler, mailed links."""
+"""Test doubles and helpers for the service tests: job schedulers, and the viewer of a request."""
 
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.config import Settings
 from gql_app.db import SessionFactory
 from gql_app.email.service import EmailService
-from gql_app.errors import EmailDeliveryError
 from gql_app.models import AuthSession, User
 from gql_app.services.jobs import Job, JobContext
 from gql_app.services.viewer import Viewer
@@ -72,14 +70,3 @@ async def viewer_for(
     if auth_session is None:
         auth_session = await create_auth_session(session, loaded)
     return Viewer(user=loaded, auth_session=auth_session)
-
-
-class FailingBackend:
-    """An email backend whose server refuses every message, as SMTPBackend reports it."""
-
-    def __init__(self) -> None:
-        self.attempts: list[EmailMessage] = []
-
-    async def send(self, message: EmailMessage) -> None:
-        self.attempts.append(message)
-        raise EmailDeliveryError

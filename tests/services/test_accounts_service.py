@@ -5,7 +5,7 @@ jobs run through the recording scheduler, each with a fresh session too.
 """
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -25,7 +25,7 @@ from gql_app.errors import (
     EmailDeliveryError,
     InputValidationError,
 )
-from gql_app.models import ActionToken, ActionTokenPurpose, AuthSession, User
+from gql_app.models import ActionToken, ActionTokenPurpose, User
 from gql_app.security import tokens
 from gql_app.security.passwords import VerifyResult, password_hasher, verify_password
 from gql_app.services import accounts as accounts_service
@@ -36,12 +36,15 @@ from gql_app.services.accounts import (
     ProfileChanges,
 )
 from gql_app.services.action_tokens import INVALID_ACTION_TOKEN
-from gql_app.services.jobs import JobContext
+from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.viewer import Viewer
 from tests.auth_factories import create_action_token, create_auth_session
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
+from tests.fixtures.database import count_stored_rows, load_user, revoked
+from tests.fixtures.email import FailingEmailBackend
+from tests.fixtures.errors import field_names
 from tests.mail import action_token
-from tests.services.support import FailingBackend, RecordingScheduler, viewer_for
+from tests.services.support import RecordingScheduler, viewer_for
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
 NEW_PASSWORD = "a brand new passphrase, 2030"
@@ -52,59 +55,45 @@ VERIFY = ActionTokenPurpose.EMAIL_VERIFICATION
 MailReset = Callable[[User], Awaitable[str]]
 
 
-def field_names(error: InputValidationError) -> list[str]:
-    return [problem.field for problem in error.fields]
-
-
-async def load_user(session_factory: SessionFactory, user_id: uuid.UUID) -> User:
-    async with session_factory() as other:
-        user = await other.get(User, user_id)
-    assert user is not None
-    return user
-
-
 async def password_is(session_factory: SessionFactory, user_id: uuid.UUID, password: str) -> bool:
     user = await load_user(session_factory, user_id)
     return (await verify_password(password, user.password_hash)).valid
 
 
-async def revoked(session_factory: SessionFactory, session_id: uuid.UUID) -> bool:
-    async with session_factory() as other:
-        revoked_at = await other.scalar(
-            select(AuthSession.revoked_at).where(AuthSession.id == session_id)
-        )
-    return revoked_at is not None
-
-
-async def count_action_tokens(session_factory: SessionFactory) -> int:
-    async with session_factory() as other:
-        result = await other.scalar(select(func.count()).select_from(ActionToken))
-    assert result is not None
-    return result
-
-
-@pytest_asyncio.fixture
-async def request_session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """The session of the request under test, apart from the one that set the data up."""
+async def update_me(
+    session_factory: SessionFactory, user: User, changes: ProfileChanges, jobs: JobScheduler
+) -> User:
+    """``user`` edits their profile in a request of their own; the account it returns."""
     async with session_factory() as session:
-        yield session
+        viewer = await viewer_for(session, user)
+        return await accounts_service.update_me(
+            session=session, viewer=viewer, changes=changes, jobs=jobs
+        )
+
+
+async def request_email_verification(
+    session_factory: SessionFactory, user: User, *, settings: Settings, email: EmailService
+) -> None:
+    """``user`` asks for a confirmation link in a request of their own."""
+    async with session_factory() as session:
+        viewer = await viewer_for(session, user)
+        await email_verification_service.request_email_verification(
+            session=session, settings=settings, email=email, viewer=viewer
+        )
+
+
+async def verify_email(session_factory: SessionFactory, token: str) -> User:
+    """A request that follows a confirmation link."""
+    async with session_factory() as session:
+        return await email_verification_service.verify_email(session=session, token=token)
 
 
 class TestUpdateMe:
     async def test_sets_the_full_name_collapsing_its_whitespace(
-        self,
-        request_session: AsyncSession,
-        session_factory: SessionFactory,
-        test_user: User,
-        jobs: RecordingScheduler,
+        self, session_factory: SessionFactory, test_user: User, jobs: RecordingScheduler
     ) -> None:
-        viewer = await viewer_for(request_session, test_user)
-
-        updated = await accounts_service.update_me(
-            session=request_session,
-            viewer=viewer,
-            changes=ProfileChanges(full_name="  Grace \t Hopper "),
-            jobs=jobs,
+        updated = await update_me(
+            session_factory, test_user, ProfileChanges(full_name="  Grace \t Hopper "), jobs
         )
 
         assert updated.full_name == "Grace Hopper"
@@ -115,11 +104,7 @@ class TestUpdateMe:
         self, session_factory: SessionFactory, db_session: AsyncSession, jobs: RecordingScheduler
     ) -> None:
         user = await create_user(db_session, full_name="Old Name")
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            await accounts_service.update_me(
-                session=session, viewer=viewer, changes=ProfileChanges(full_name=""), jobs=jobs
-            )
+        await update_me(session_factory, user, ProfileChanges(full_name=""), jobs)
 
         assert (await load_user(session_factory, user.id)).full_name is None
 
@@ -127,11 +112,7 @@ class TestUpdateMe:
         self, session_factory: SessionFactory, db_session: AsyncSession, jobs: RecordingScheduler
     ) -> None:
         user = await create_user(db_session, full_name="Kept Name", is_verified=True)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            await accounts_service.update_me(
-                session=session, viewer=viewer, changes=ProfileChanges(), jobs=jobs
-            )
+        await update_me(session_factory, user, ProfileChanges(), jobs)
 
         stored = await load_user(session_factory, user.id)
         assert (stored.email, stored.full_name, stored.is_verified) == (
@@ -145,14 +126,9 @@ class TestUpdateMe:
         self, session_factory: SessionFactory, db_session: AsyncSession, jobs: RecordingScheduler
     ) -> None:
         user = await create_user(db_session, is_verified=True)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            updated = await accounts_service.update_me(
-                session=session,
-                viewer=viewer,
-                changes=ProfileChanges(email="  Moved.Here@Example.ORG "),
-                jobs=jobs,
-            )
+        updated = await update_me(
+            session_factory, user, ProfileChanges(email="  Moved.Here@Example.ORG "), jobs
+        )
 
         assert (updated.email, updated.is_verified) == ("moved.here@example.org", False)
         stored = await load_user(session_factory, user.id)
@@ -169,23 +145,15 @@ class TestUpdateMe:
         sent_mail: list[EmailMessage],
     ) -> None:
         user = await create_user(db_session, is_verified=True)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            await accounts_service.update_me(
-                session=session,
-                viewer=viewer,
-                changes=ProfileChanges(email="new.address@example.com"),
-                jobs=jobs,
-            )
+        await update_me(
+            session_factory, user, ProfileChanges(email="new.address@example.com"), jobs
+        )
         assert sent_mail == [], "the mail goes out after the response, not during it"
 
         await jobs.run_all()
 
         assert [message["To"] for message in sent_mail] == ["new.address@example.com"]
-        async with session_factory() as session:
-            verified = await email_verification_service.verify_email(
-                session=session, token=action_token(sent_mail[0], VERIFY_PATH)
-            )
+        verified = await verify_email(session_factory, action_token(sent_mail[0], VERIFY_PATH))
         assert (verified.email, verified.is_verified) == ("new.address@example.com", True)
 
     @pytest.mark.parametrize("spelling", ["same@example.com", "  SAME@Example.com  "])
@@ -197,11 +165,7 @@ class TestUpdateMe:
         spelling: str,
     ) -> None:
         user = await create_user(db_session, email="same@example.com", is_verified=True)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            await accounts_service.update_me(
-                session=session, viewer=viewer, changes=ProfileChanges(email=spelling), jobs=jobs
-            )
+        await update_me(session_factory, user, ProfileChanges(email=spelling), jobs)
 
         stored = await load_user(session_factory, user.id)
         assert (stored.email, stored.is_verified) == ("same@example.com", True)
@@ -212,15 +176,13 @@ class TestUpdateMe:
     ) -> None:
         await create_user(db_session, email="taken@example.com")
         user = await create_user(db_session, is_verified=True, full_name="Unchanged")
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            with pytest.raises(ConflictError) as caught:
-                await accounts_service.update_me(
-                    session=session,
-                    viewer=viewer,
-                    changes=ProfileChanges(email="Taken@EXAMPLE.com", full_name="Changed"),
-                    jobs=jobs,
-                )
+        with pytest.raises(ConflictError) as caught:
+            await update_me(
+                session_factory,
+                user,
+                ProfileChanges(email="Taken@EXAMPLE.com", full_name="Changed"),
+                jobs,
+            )
 
         assert caught.value.reason is ErrorReason.EMAIL_TAKEN
         stored = await load_user(session_factory, user.id)
@@ -259,12 +221,8 @@ class TestUpdateMe:
         fields: list[str],
     ) -> None:
         user = await create_user(db_session, full_name="Unchanged", is_verified=True)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            with pytest.raises(InputValidationError) as caught:
-                await accounts_service.update_me(
-                    session=session, viewer=viewer, changes=changes, jobs=jobs
-                )
+        with pytest.raises(InputValidationError) as caught:
+            await update_me(session_factory, user, changes, jobs)
 
         assert field_names(caught.value) == fields
         stored = await load_user(session_factory, user.id)
@@ -465,7 +423,7 @@ class TestDeliverPasswordReset:
         await jobs.run_all()
 
         assert sent_mail == []
-        assert await count_action_tokens(session_factory) == 0
+        assert await count_stored_rows(session_factory, ActionToken) == 0
 
     async def test_inactive_account_gets_no_mail(
         self,
@@ -480,7 +438,7 @@ class TestDeliverPasswordReset:
         await jobs.run_all()
 
         assert sent_mail == []
-        assert await count_action_tokens(session_factory) == 0
+        assert await count_stored_rows(session_factory, ActionToken) == 0
 
     async def test_known_address_gets_one_mail_whose_link_resets_the_password(
         self,
@@ -749,18 +707,13 @@ class TestRequestEmailVerification:
         sent_mail: list[EmailMessage],
         test_user: User,
     ) -> None:
-        async with session_factory() as session:
-            viewer = await viewer_for(session, test_user)
-            await email_verification_service.request_email_verification(
-                session=session, settings=settings, email=email_service, viewer=viewer
-            )
+        await request_email_verification(
+            session_factory, test_user, settings=settings, email=email_service
+        )
 
         assert [message["To"] for message in sent_mail] == [test_user.email]
         assert sent_mail[0]["Subject"] == "Confirm your email address"
-        async with session_factory() as session:
-            user = await email_verification_service.verify_email(
-                session=session, token=action_token(sent_mail[0], VERIFY_PATH)
-            )
+        user = await verify_email(session_factory, action_token(sent_mail[0], VERIFY_PATH))
         assert user.is_verified is True
 
     async def test_an_already_verified_address_gets_no_mail(
@@ -772,26 +725,22 @@ class TestRequestEmailVerification:
         sent_mail: list[EmailMessage],
     ) -> None:
         user = await create_user(db_session, is_verified=True)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, user)
-            await email_verification_service.request_email_verification(
-                session=session, settings=settings, email=email_service, viewer=viewer
-            )
+        await request_email_verification(
+            session_factory, user, settings=settings, email=email_service
+        )
 
         assert sent_mail == []
-        assert await count_action_tokens(session_factory) == 0
+        assert await count_stored_rows(session_factory, ActionToken) == 0
 
     async def test_a_delivery_failure_is_raised_to_the_caller(
         self, session_factory: SessionFactory, settings: Settings, test_user: User
     ) -> None:
-        backend = FailingBackend()
+        backend = FailingEmailBackend()
         failing = EmailService(backend=backend, settings=settings)
-        async with session_factory() as session:
-            viewer = await viewer_for(session, test_user)
-            with pytest.raises(EmailDeliveryError):
-                await email_verification_service.request_email_verification(
-                    session=session, settings=settings, email=failing, viewer=viewer
-                )
+        with pytest.raises(EmailDeliveryError):
+            await request_email_verification(
+                session_factory, test_user, settings=settings, email=failing
+            )
 
         assert [message["To"] for message in backend.attempts] == [test_user.email]
 
@@ -804,20 +753,14 @@ class TestRequestEmailVerification:
         test_user: User,
     ) -> None:
         for _ in range(2):
-            async with session_factory() as session:
-                viewer = await viewer_for(session, test_user)
-                await email_verification_service.request_email_verification(
-                    session=session, settings=settings, email=email_service, viewer=viewer
-                )
+            await request_email_verification(
+                session_factory, test_user, settings=settings, email=email_service
+            )
         earlier, latest = (action_token(message, VERIFY_PATH) for message in sent_mail)
 
-        async with session_factory() as session:
-            with pytest.raises(InputValidationError, match=INVALID_ACTION_TOKEN):
-                await email_verification_service.verify_email(session=session, token=earlier)
-        async with session_factory() as session:
-            assert (
-                await email_verification_service.verify_email(session=session, token=latest)
-            ).is_verified
+        with pytest.raises(InputValidationError, match=INVALID_ACTION_TOKEN):
+            await verify_email(session_factory, earlier)
+        assert (await verify_email(session_factory, latest)).is_verified
 
 
 class TestDeliverEmailVerification:
@@ -875,7 +818,7 @@ class TestDeliverEmailVerification:
         await self.run(session_factory, settings, email_service, uuid.uuid4())
 
         assert sent_mail == []
-        assert await count_action_tokens(session_factory) == 0
+        assert await count_stored_rows(session_factory, ActionToken) == 0
 
 
 class TestVerifyEmail:
@@ -884,8 +827,7 @@ class TestVerifyEmail:
     ) -> None:
         with freeze_time(NOW):
             token, row = await create_action_token(db_session, test_user, purpose=VERIFY)
-            async with session_factory() as session:
-                user = await email_verification_service.verify_email(session=session, token=token)
+            user = await verify_email(session_factory, token)
 
         assert (user.id, user.is_verified) == (test_user.id, True)
         assert (await load_user(session_factory, test_user.id)).is_verified is True
@@ -899,12 +841,10 @@ class TestVerifyEmail:
         self, session_factory: SessionFactory, db_session: AsyncSession, test_user: User
     ) -> None:
         token, _ = await create_action_token(db_session, test_user, purpose=VERIFY)
-        async with session_factory() as session:
-            await email_verification_service.verify_email(session=session, token=token)
+        await verify_email(session_factory, token)
 
-        async with session_factory() as session:
-            with pytest.raises(InputValidationError) as caught:
-                await email_verification_service.verify_email(session=session, token=token)
+        with pytest.raises(InputValidationError) as caught:
+            await verify_email(session_factory, token)
 
         assert field_names(caught.value) == ["token"]
         assert caught.value.message == INVALID_ACTION_TOKEN
@@ -926,18 +866,13 @@ class TestVerifyEmail:
         token = action_token(sent_mail[0], VERIFY_PATH)
         lifetime = timedelta(seconds=settings.email_verification_token_expire_seconds)
 
-        with freeze_time(NOW + lifetime):
-            async with session_factory() as session:
-                with pytest.raises(InputValidationError) as caught:
-                    await email_verification_service.verify_email(session=session, token=token)
+        with freeze_time(NOW + lifetime), pytest.raises(InputValidationError) as caught:
+            await verify_email(session_factory, token)
 
         assert field_names(caught.value) == ["token"]
         assert (await load_user(session_factory, test_user.id)).is_verified is False
         with freeze_time(NOW + lifetime - timedelta(seconds=1)):
-            async with session_factory() as session:
-                assert (
-                    await email_verification_service.verify_email(session=session, token=token)
-                ).id
+            assert (await verify_email(session_factory, token)).id
 
     async def test_a_link_for_an_address_the_user_has_left_is_invalid(
         self, session_factory: SessionFactory, db_session: AsyncSession, test_user: User
@@ -946,9 +881,8 @@ class TestVerifyEmail:
             db_session, test_user, purpose=VERIFY, email="old.address@example.com"
         )
 
-        async with session_factory() as session:
-            with pytest.raises(InputValidationError, match=INVALID_ACTION_TOKEN):
-                await email_verification_service.verify_email(session=session, token=token)
+        with pytest.raises(InputValidationError, match=INVALID_ACTION_TOKEN):
+            await verify_email(session_factory, token)
 
         assert (await load_user(session_factory, test_user.id)).is_verified is False
 
@@ -957,15 +891,13 @@ class TestVerifyEmail:
     ) -> None:
         token, _ = await create_action_token(db_session, test_user, purpose=RESET)
 
-        async with session_factory() as session:
-            with pytest.raises(InputValidationError, match=INVALID_ACTION_TOKEN):
-                await email_verification_service.verify_email(session=session, token=token)
+        with pytest.raises(InputValidationError, match=INVALID_ACTION_TOKEN):
+            await verify_email(session_factory, token)
 
     async def test_an_unknown_token_is_invalid(
         self, session_factory: SessionFactory, test_user: User
     ) -> None:
-        async with session_factory() as session:
-            with pytest.raises(InputValidationError) as caught:
-                await email_verification_service.verify_email(session=session, token="made-up")
+        with pytest.raises(InputValidationError) as caught:
+            await verify_email(session_factory, "made-up")
 
         assert field_names(caught.value) == ["token"]

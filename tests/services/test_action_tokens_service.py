@@ -23,7 +23,8 @@ from gql_app.services.auth import Registration
 from gql_app.services.jobs import JobContext
 from tests.auth_factories import create_action_token
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
-from tests.services.support import CollectingScheduler, FailingBackend, viewer_for
+from tests.fixtures.email import FailingEmailBackend
+from tests.services.support import CollectingScheduler, viewer_for
 
 RESET = ActionTokenPurpose.PASSWORD_RESET
 VERIFY = ActionTokenPurpose.EMAIL_VERIFICATION
@@ -153,7 +154,7 @@ class TestAFailedDeliveryKeepsEarlierLinks:
         settings: Settings,
     ) -> None:
         earlier, _ = await create_action_token(db_session, test_user)
-        failing = EmailService(backend=FailingBackend(), settings=settings)
+        failing = EmailService(backend=FailingEmailBackend(), settings=settings)
         async with session_factory() as session:
             with pytest.raises(EmailDeliveryError):
                 await accounts_service.deliver_password_reset(
@@ -174,7 +175,7 @@ class TestAFailedDeliveryKeepsEarlierLinks:
         settings: Settings,
     ) -> None:
         await create_action_token(db_session, test_user, purpose=VERIFY)
-        failing = EmailService(backend=FailingBackend(), settings=settings)
+        failing = EmailService(backend=FailingEmailBackend(), settings=settings)
         async with session_factory() as session:
             with pytest.raises(EmailDeliveryError):
                 await email_verification_service.request_email_verification(

@@ -1,11 +1,8 @@
 """Superusers managing accounts (services/admin.py): create, update, delete, the last superuser."""
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.db import SessionFactory
@@ -23,46 +20,11 @@ from gql_app.services import admin as admin_service
 from gql_app.services.admin import AccountChanges, NewAccount
 from tests.auth_factories import create_action_token, create_auth_session, create_refresh_token
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
+from tests.fixtures.database import count_stored_rows, find_user, load_user, revoked
+from tests.fixtures.errors import field_names
 from tests.services.support import CollectingScheduler, viewer_for
 
 NEW_PASSWORD = "a brand new passphrase, 2030"
-
-
-def field_names(error: InputValidationError) -> list[str]:
-    return [problem.field for problem in error.fields]
-
-
-async def load_user(session_factory: SessionFactory, user_id: uuid.UUID) -> User | None:
-    async with session_factory() as other:
-        return await other.get(User, user_id)
-
-
-async def stored(session_factory: SessionFactory, user_id: uuid.UUID) -> User:
-    user = await load_user(session_factory, user_id)
-    assert user is not None
-    return user
-
-
-async def revoked(session_factory: SessionFactory, session_id: uuid.UUID) -> bool:
-    async with session_factory() as other:
-        revoked_at = await other.scalar(
-            select(AuthSession.revoked_at).where(AuthSession.id == session_id)
-        )
-    return revoked_at is not None
-
-
-async def count_rows(session_factory: SessionFactory, model: type[object]) -> int:
-    async with session_factory() as other:
-        result = await other.scalar(select(func.count()).select_from(model))
-    assert result is not None
-    return result
-
-
-@pytest_asyncio.fixture
-async def request_session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """The session of the request under test, apart from the one that set the data up."""
-    async with session_factory() as session:
-        yield session
 
 
 class TestCreateUser:
@@ -82,7 +44,7 @@ class TestCreateUser:
             ),
         )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.full_name) == ("staff.member@example.com", "Staff Member")
         assert (saved.is_active, saved.is_superuser, saved.is_verified) == (False, True, True)
         assert saved.password_hash.startswith("$argon2id$")
@@ -97,7 +59,7 @@ class TestCreateUser:
             data=NewAccount(email="plain@example.com", password=STRONG_PASSWORD),
         )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.is_active, saved.is_superuser, saved.is_verified) == (True, False, False)
         assert saved.full_name is None
 
@@ -115,7 +77,7 @@ class TestCreateUser:
             )
 
         assert caught.value.reason is ErrorReason.EMAIL_TAKEN
-        assert await count_rows(session_factory, User) == 1
+        assert await count_stored_rows(session_factory, User) == 1
 
     async def test_bad_input_names_every_offending_field(
         self, request_session: AsyncSession, session_factory: SessionFactory
@@ -128,7 +90,7 @@ class TestCreateUser:
             )
 
         assert field_names(caught.value) == ["email", "full_name", "password"]
-        assert await count_rows(session_factory, User) == 0
+        assert await count_stored_rows(session_factory, User) == 0
 
 
 class TestUpdateUser:
@@ -172,7 +134,7 @@ class TestUpdateUser:
         )
 
         assert updated.id == user.id
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert saved.full_name == "After Name"
         assert (saved.is_active, saved.is_superuser, saved.is_verified) == (True, True, True)
 
@@ -188,7 +150,7 @@ class TestUpdateUser:
             session=request_session, user_id=str(user.id), changes=AccountChanges(full_name="")
         )
 
-        assert (await stored(session_factory, user.id)).full_name is None
+        assert (await load_user(session_factory, user.id)).full_name is None
 
     async def test_no_changes_leave_the_account_and_its_sessions_alone(
         self,
@@ -203,7 +165,7 @@ class TestUpdateUser:
             session=request_session, user_id=str(user.id), changes=AccountChanges()
         )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.full_name, saved.is_verified) == (user.email, "Kept", True)
         assert not await revoked(session_factory, auth_session.id)
 
@@ -221,7 +183,7 @@ class TestUpdateUser:
             changes=AccountChanges(email=" Renamed@Example.COM"),
         )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.is_verified) == ("renamed@example.com", False)
 
     async def test_a_new_email_stays_verified_when_the_admin_says_so(
@@ -238,7 +200,7 @@ class TestUpdateUser:
             changes=AccountChanges(email="vouched@example.com", is_verified=True),
         )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.is_verified) == ("vouched@example.com", True)
 
     async def test_the_same_email_in_another_spelling_keeps_the_verification(
@@ -255,7 +217,7 @@ class TestUpdateUser:
             changes=AccountChanges(email="SAME@example.com "),
         )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.is_verified) == ("same@example.com", True)
 
     async def test_an_email_taken_in_another_case_conflicts(
@@ -274,7 +236,7 @@ class TestUpdateUser:
                 changes=AccountChanges(email="TESTUSER@example.com", full_name="Changed"),
             )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.full_name) == (user.email, "Unchanged")
 
     async def test_a_new_password_is_hashed_and_signs_the_user_out_everywhere(
@@ -293,7 +255,7 @@ class TestUpdateUser:
             changes=AccountChanges(password=NEW_PASSWORD),
         )
 
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (await verify_password(NEW_PASSWORD, saved.password_hash)).valid
         assert not (await verify_password(USER_PASSWORD, saved.password_hash)).valid
         for auth_session in sessions:
@@ -332,7 +294,7 @@ class TestUpdateUser:
 
         assert field_names(caught.value) == ["password"]
         assert message in caught.value.message
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.password_hash) == (user.email, user.password_hash)
         assert not await revoked(session_factory, auth_session.id)
 
@@ -364,7 +326,7 @@ class TestUpdateUser:
             )
 
         assert sorted(field_names(caught.value)) == sorted(fields)
-        saved = await stored(session_factory, user.id)
+        saved = await load_user(session_factory, user.id)
         assert (saved.email, saved.full_name, saved.password_hash) == (
             user.email,
             "Unchanged",
@@ -384,7 +346,7 @@ class TestUpdateUser:
             session=request_session, user_id=str(user.id), changes=AccountChanges(is_active=False)
         )
 
-        assert (await stored(session_factory, user.id)).is_active is False
+        assert (await load_user(session_factory, user.id)).is_active is False
         for auth_session in sessions:
             assert await revoked(session_factory, auth_session.id)
 
@@ -437,7 +399,7 @@ class TestUpdateUser:
             )
 
         assert caught.value.reason is ErrorReason.LAST_SUPERUSER
-        saved = await stored(session_factory, test_superuser.id)
+        saved = await load_user(session_factory, test_superuser.id)
         assert (saved.is_active, saved.is_superuser) == (True, True)
         assert not await revoked(session_factory, auth_session.id)
 
@@ -462,7 +424,7 @@ class TestUpdateUser:
             session=request_session, user_id=str(other.id), changes=changes
         )
 
-        saved = await stored(session_factory, other.id)
+        saved = await load_user(session_factory, other.id)
         assert not (saved.is_active and saved.is_superuser)
 
     async def test_the_last_active_superuser_may_change_other_things(
@@ -477,7 +439,7 @@ class TestUpdateUser:
             changes=AccountChanges(full_name="Still In Charge", is_active=True, is_superuser=True),
         )
 
-        assert (await stored(session_factory, test_superuser.id)).full_name == "Still In Charge"
+        assert (await load_user(session_factory, test_superuser.id)).full_name == "Still In Charge"
 
     async def test_an_inactive_superuser_may_be_demoted_when_no_active_one_is_left(
         self,
@@ -493,7 +455,7 @@ class TestUpdateUser:
             changes=AccountChanges(is_superuser=False),
         )
 
-        assert (await stored(session_factory, dormant.id)).is_superuser is False
+        assert (await load_user(session_factory, dormant.id)).is_superuser is False
 
     @pytest.mark.parametrize("user_id", ["", "not-a-uuid", "42"])
     async def test_a_malformed_id_is_refused_on_id(
@@ -536,12 +498,12 @@ class TestDeleteUser:
             session=request_session, viewer=viewer, user_id=str(doomed.id)
         )
 
-        assert await load_user(session_factory, doomed.id) is None
-        assert await count_rows(session_factory, User) == 1
+        assert await find_user(session_factory, doomed.id) is None
+        assert await count_stored_rows(session_factory, User) == 1
         # The viewer's own session is all that is left.
-        assert await count_rows(session_factory, AuthSession) == 1
-        assert await count_rows(session_factory, RefreshToken) == 0
-        assert await count_rows(session_factory, ActionToken) == 0
+        assert await count_stored_rows(session_factory, AuthSession) == 1
+        assert await count_stored_rows(session_factory, RefreshToken) == 0
+        assert await count_stored_rows(session_factory, ActionToken) == 0
 
     async def test_another_active_superuser_may_be_deleted(
         self,
@@ -557,7 +519,7 @@ class TestDeleteUser:
             session=request_session, viewer=viewer, user_id=str(other.id)
         )
 
-        assert await load_user(session_factory, other.id) is None
+        assert await find_user(session_factory, other.id) is None
 
     async def test_deleting_oneself_is_forbidden(
         self,
@@ -576,7 +538,7 @@ class TestDeleteUser:
             )
 
         assert caught.value.message == "You cannot delete your own account"
-        assert await load_user(session_factory, test_superuser.id) is not None
+        assert await find_user(session_factory, test_superuser.id) is not None
 
     async def test_the_last_active_superuser_cannot_be_deleted(
         self,
@@ -596,7 +558,7 @@ class TestDeleteUser:
             )
 
         assert caught.value.reason is ErrorReason.LAST_SUPERUSER
-        assert await load_user(session_factory, test_superuser.id) is not None
+        assert await find_user(session_factory, test_superuser.id) is not None
 
     async def test_an_inactive_superuser_may_be_deleted(
         self,
@@ -612,7 +574,7 @@ class TestDeleteUser:
             session=request_session, viewer=viewer, user_id=str(dormant.id)
         )
 
-        assert await load_user(session_factory, dormant.id) is None
+        assert await find_user(session_factory, dormant.id) is None
 
     @pytest.mark.parametrize("user_id", ["", "not-a-uuid"])
     async def test_a_malformed_id_is_refused_on_id(
@@ -635,4 +597,4 @@ class TestDeleteUser:
                 session=request_session, viewer=viewer, user_id=str(uuid.uuid4())
             )
 
-        assert await count_rows(session_factory, User) == 1
+        assert await count_stored_rows(session_factory, User) == 1

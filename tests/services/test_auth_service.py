@@ -6,7 +6,7 @@ from email.message import EmailMessage
 import pytest
 from freezegun import freeze_time
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.api.error_codes import ErrorCode
@@ -35,20 +35,12 @@ from gql_app.security.passwords import (
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
+from tests.fixtures.database import count_rows
+from tests.fixtures.errors import field_names
 from tests.services.support import CollectingScheduler, RecordingScheduler
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
 NO_CLIENT = ClientInfo()
-
-
-def field_names(error: InputValidationError) -> list[str]:
-    return [problem.field for problem in error.fields]
-
-
-async def count_rows(session: AsyncSession, model: type[User] | type[AuthSession]) -> int:
-    result = await session.scalar(select(func.count()).select_from(model))
-    assert result is not None
-    return result
 
 
 async def login(

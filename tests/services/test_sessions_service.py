@@ -5,25 +5,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.db import SessionFactory
 from gql_app.errors import InputValidationError, NotFoundError
-from gql_app.models import AuthSession, User
+from gql_app.models import User
 from gql_app.services import sessions as sessions_service
 from tests.auth_factories import create_auth_session
 from tests.factories import create_user
+from tests.fixtures.database import revoked_at
 from tests.services.support import viewer_for
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
-
-
-async def revoked_at(session_factory: SessionFactory, session_id: uuid.UUID) -> datetime | None:
-    async with session_factory() as other:
-        return await other.scalar(
-            select(AuthSession.revoked_at).where(AuthSession.id == session_id)
-        )
 
 
 class TestListSessions:

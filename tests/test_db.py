@@ -19,7 +19,7 @@ from gql_app.db import (
 )
 from gql_app.models import User
 from tests.conftest import LogRecords
-from tests.factories import create_user
+from tests.factories import create_user, hashed
 
 
 def test_sqlite_keeps_its_own_pool(settings: Settings) -> None:
@@ -218,3 +218,15 @@ class TestSessionsOnDeadConnections:
         await discard_changes(db_session)
 
         assert calls == ["rollback", "invalidate"]
+
+
+class TestDatabaseErrors:
+    async def test_do_not_carry_the_values_written(self, db_session: AsyncSession) -> None:
+        await create_user(db_session, email="twice@example.com")
+        secret_hash = hashed("another password entirely")
+        db_session.add(User(email="twice@example.com", password_hash=secret_hash))
+
+        with pytest.raises(exc.IntegrityError) as caught:
+            await db_session.flush()
+
+        assert secret_hash not in str(caught.value)

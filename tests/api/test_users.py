@@ -1,3 +1,5 @@
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -19,6 +21,11 @@ query Users($first: Int, $after: String, $filter: UserFilter) {
 """
 
 USER = "query User($id: ID!) { user(id: $id) { id email isSuperuser } }"
+
+
+def cursor(payload: object) -> str:
+    raw = payload if isinstance(payload, str) else json.dumps(payload)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def emails(response_data: dict[str, Any]) -> list[str]:
@@ -153,6 +160,25 @@ class TestUsers:
         self, gql: GraphQLClient, superuser_token: str, after: str
     ) -> None:
         response = await gql(USERS, {"after": after}, token=superuser_token)
+
+        assert response.error_fields() == ["after"]
+
+    @pytest.mark.parametrize(
+        "after",
+        [
+            cursor({"c": "0001-01-01T00:00:00+05:00", "i": "00000000-0000-0000-0000-000000000000"}),
+            cursor("[" * 3000),
+        ],
+        ids=["before-year-one-in-utc", "deeply-nested"],
+    )
+    async def test_a_crafted_cursor_is_bad_user_input(
+        self, gql: GraphQLClient, superuser_token: str, after: str
+    ) -> None:
+        response = await gql(
+            "query ($a: String) { users(after: $a) { totalCount } }",
+            {"a": after},
+            token=superuser_token,
+        )
 
         assert response.error_fields() == ["after"]
 

@@ -12,7 +12,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gql_app.api import graphiql
 from gql_app.api.context import get_context
 from gql_app.api.dev_mail import add_dev_mail_route
-from gql_app.api.documents import DocumentCache
 from gql_app.api.health import add_health_routes
 from gql_app.api.http import RequestGuard, SecurityHeaders
 from gql_app.api.persisted_queries import (
@@ -23,7 +22,7 @@ from gql_app.api.persisted_queries import (
 from gql_app.api.request_errors import http_exception_answer
 from gql_app.api.request_log import RequestLog
 from gql_app.api.router import GraphQLEndpoint
-from gql_app.api.schema import build_schema
+from gql_app.api.schema import schema_for
 from gql_app.availability import Availability
 from gql_app.config import Settings, get_settings
 from gql_app.db import (
@@ -87,8 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.environment == "production" and settings.email_backend == "console":
         logger.warning("EMAIL_BACKEND=console in production: mail is printed, not sent")
 
-    documents = DocumentCache.from_settings(settings)
-    schema = build_schema(settings, documents=documents)
+    schema, documents = schema_for(settings)
     storage = persisted_query_storage(settings)
     persisted_queries = PersistedQueryStore(
         storage=storage,

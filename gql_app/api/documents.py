@@ -78,13 +78,6 @@ class DocumentLimits:
 class DocumentCache:
     """Parse and validation outcomes by document text, bounded and least-recently-used."""
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "DocumentCache":
-        return cls(
-            limits=DocumentLimits.from_settings(settings),
-            maxsize=settings.graphql_document_cache_size,
-        )
-
     def __init__(self, *, limits: DocumentLimits, maxsize: int) -> None:
         self._limits = limits
         self._rules = limits.validation_rules()

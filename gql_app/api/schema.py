@@ -1,12 +1,12 @@
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from gql_app.api.documents import CachedDocuments, DocumentCache
+from gql_app.api.documents import CachedDocuments, DocumentCache, DocumentLimits
 from gql_app.api.errors import ErrorMapping
 from gql_app.api.request_log import OperationOutcome
 from gql_app.api.resolvers.account import AccountMutation
@@ -35,15 +35,32 @@ class Schema(strawberry.Schema):
         return
 
 
-def build_schema(settings: Settings, *, documents: DocumentCache) -> Schema:
+def schema_for(settings: Settings) -> tuple[Schema, DocumentCache]:
+    """The schema an app serves, and the cache of the documents it has checked.
+
+    Both follow from a few settings and requests only read them, so every app of the process
+    built with the same ones shares them: a server builds one app, the test suite a thousand.
+    """
+    return _built(
+        DocumentLimits.from_settings(settings),
+        settings.graphql_document_cache_size,
+        hide_suggestions=not settings.suggestions_enabled,
+    )
+
+
+@cache
+def _built(
+    limits: DocumentLimits, cache_size: int, *, hide_suggestions: bool
+) -> tuple[Schema, DocumentCache]:
+    documents = DocumentCache(limits=limits, maxsize=cache_size)
     # One factory per extension: Strawberry builds fresh instances for every request.
     extensions: list[Callable[[], SchemaExtension]] = [
         # First in, last out: it reads the outcome after ErrorMapping has coded the errors.
         OperationOutcome,
-        partial(ErrorMapping, hide_suggestions=not settings.suggestions_enabled),
+        partial(ErrorMapping, hide_suggestions=hide_suggestions),
         partial(CachedDocuments, cache=documents),
     ]
-    return Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return Schema(query=Query, mutation=Mutation, extensions=extensions), documents
 
 
 # The published contract (schema.graphql) is exported from this one; the extensions

@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS := -n auto -m "not faults" --cov --cov-report=term --durations=15
+PYTEST_ARGS := -n auto -m "not faults and not bench_smoke" --cov --cov-report=term --durations=15
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-dev run test faults downstream lint typecheck schema schema-check lock bench clean
+.PHONY: help install install-dev run test faults downstream lint typecheck schema schema-check lock bench bench-smoke clean
 
 help:
 	@echo "make run     install pinned dependencies, migrate and serve on http://$(HOST):$(PORT)/graphql"
@@ -110,6 +110,11 @@ lock: install-dev
 
 bench: install-dev
 	$(BIN)/python -m bench
+
+# The benchmark suite and the enumeration check, each run once end to end at the least
+# settings (tests/test_bench_*.py): that they run, not what they measure.
+bench-smoke: install-dev
+	$(BIN)/pytest -n auto -m bench_smoke
 
 clean:
 	rm -rf $(VENV) $(DOWNSTREAM) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -9,6 +9,7 @@ from bench import enumeration
 
 
 @pytest.mark.slow
+@pytest.mark.bench_smoke
 def test_runs_and_reports_every_comparison(tmp_path: Path) -> None:
     output = tmp_path / "enumeration.json"
 

@@ -22,6 +22,7 @@ def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.slow
+@pytest.mark.bench_smoke
 def test_runs_every_scenario_and_writes_the_report(
     database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

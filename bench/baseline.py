@@ -41,7 +41,9 @@ def _error(status: int, message: str) -> JSONResponse:
 async def _viewer(request: Request, session: AsyncSession) -> Viewer:
     settings: Settings = request.app.state.settings
     token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    return await auth_service.authenticate(session=session, settings=settings, access_token=token)
+    return await auth_service.authenticate(
+        session=session, settings=settings, keys=request.app.state.key_ring, access_token=token
+    )
 
 
 def baseline_router() -> APIRouter:

@@ -10,6 +10,9 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gql_app.security.key_derivation import derive_key
+from gql_app.security.signing_keys import SigningAlgorithm
+
 Environment = Literal["development", "test", "production"]
 EmailBackendName = Literal["console", "smtp", "memory"]
 PasswordHashingCost = Literal["standard", "minimal"]
@@ -86,6 +89,18 @@ class Settings(BaseSettings):
     registration_conceals_existing: bool = False
     jwt_issuer: str = "gql-app"
     jwt_audience: str = "gql-app"
+    # Access tokens (README, "Signing keys"). ES256, EdDSA and RS256 keys are published at
+    # /.well-known/jwks.json for other services to verify; HS256 keeps tokens to this one.
+    jwt_algorithm: SigningAlgorithm = "ES256"
+    # Encrypts the private signing keys stored in the database. Unset: derived from SECRET_KEY.
+    key_encryption_key: SecretStr | None = None
+    # A new key is published this long before it signs, so verifiers' caches have it first.
+    signing_key_publish_seconds: int = Field(default=3600, ge=0)
+    # Unset: keys are rotated by `gql-app keys rotate` only.
+    signing_key_rotation_days: int | None = Field(default=None, gt=0)
+    # How long a worker trusts the keys it read: a key activated or retired elsewhere is
+    # honoured by every worker within this long.
+    signing_key_cache_seconds: float = Field(default=30.0, gt=0)
 
     first_superuser_email: str | None = None
     first_superuser_password: SecretStr | None = None
@@ -198,9 +213,15 @@ class Settings(BaseSettings):
             if self.environment == "production":
                 raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
             self.secret_key = SecretStr(_local_development_secret(self.secret_key_file))
-        # HS256 keys shorter than the hash output weaken every token, in any environment.
+        # Keys derived from fewer bytes than the hash output are weaker than they look.
         if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES:
             raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
+        encryption_key = self.key_encryption_key
+        if (
+            encryption_key
+            and len(encryption_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES
+        ):
+            raise ValueError(f"KEY_ENCRYPTION_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
         return self
 
     @model_validator(mode="after")
@@ -268,9 +289,26 @@ class Settings(BaseSettings):
         return tuple(name for name in RATE_LIMIT_SETTINGS if getattr(self, name) is not None)
 
     @property
-    def signing_key(self) -> str:
+    def secret_key_value(self) -> str:
         assert self.secret_key is not None, "resolved by the validator"
         return self.secret_key.get_secret_value()
+
+    @property
+    def key_encryption_secret(self) -> bytes:
+        """The AES key that encrypts the stored private signing keys."""
+        source = self.key_encryption_key or self.secret_key
+        assert source is not None, "resolved by the validator"
+        return derive_key(source.get_secret_value(), purpose="signing key encryption")
+
+    @property
+    def refresh_successor_key(self) -> bytes:
+        return derive_key(self.secret_key_value, purpose="refresh token successor")
+
+    @property
+    def jwks_max_age_seconds(self) -> int:
+        """How long verifiers may cache the key set: well within the publish delay, so a
+        key published for the delay is in every cache before it signs."""
+        return min(600, self.signing_key_publish_seconds // 4)
 
 
 def origin_of(url: str) -> str | None:

@@ -1,3 +1,4 @@
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from gql_app.api.request_errors import http_exception_answer
 from gql_app.api.request_log import RequestLog
 from gql_app.api.router import GraphQLEndpoint
 from gql_app.api.schema import schema_for
+from gql_app.api.well_known import add_well_known_routes
 from gql_app.availability import Availability
 from gql_app.config import Settings, get_settings
 from gql_app.db import (
@@ -38,10 +40,15 @@ from gql_app.logging_config import configure_logging
 from gql_app.migrations import upgrade_to_head
 from gql_app.security.passwords import configure_hashing_queue, configure_password_hashing
 from gql_app.security.rate_limit import RateLimiter, describe_limits
+from gql_app.services import signing_keys as signing_keys_service
 from gql_app.services import users as users_service
+from gql_app.services.signing_keys import KeyRing
 from gql_app.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
+
+# How often a worker checks whether automatic rotation is due (SIGNING_KEY_ROTATION_DAYS).
+KEY_ROTATION_CHECK_SECONDS = 300
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,12 +63,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("%s", describe_limits(settings))
         if settings.migrate_on_start:
             await _migrate(settings, engine)
+        await _ensure_signing_key(app, settings)
         await _ensure_first_superuser(app, settings)
         _freeze_startup_objects()
         watchdog = Watchdog(stall_seconds=settings.worker_watchdog_seconds)
         if settings.worker_watchdog_seconds:
             watchdog.start()
+        rotation = _start_key_rotation(app, settings)
         yield
+        if rotation is not None:
+            rotation.cancel()
         watchdog.stop()
         await engine.dispose()
         await app.state.rate_limiter.aclose()
@@ -79,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
     app.state.rate_limiter = RateLimiter.from_settings(settings, availability=availability)
+    app.state.key_ring = KeyRing(settings)
     mailbox = Mailbox() if settings.dev_mail_enabled else None
     app.state.email_service = EmailService(
         backend=backend_from_settings(settings, mailbox=mailbox), settings=settings
@@ -112,6 +124,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if mailbox is not None:
         add_dev_mail_route(app, mailbox=mailbox)
 
+    _add_middleware(app, settings)
+    add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
+    add_well_known_routes(app)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Added last runs first: the request log, headers on every answer, the guard, then CORS.
     if cors_origins := settings.allowed_cors_origins:
         app.add_middleware(
@@ -126,9 +145,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, hsts=settings.environment == "production")
     # Outermost: its line has the status every other layer settled on.
     app.add_middleware(RequestLog, trusted_proxies=settings.trusted_proxies)
-
-    add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
-    return app
 
 
 def _configure_process(settings: Settings) -> None:
@@ -156,6 +172,41 @@ def _freeze_startup_objects() -> None:
     # every request in flight for tens of milliseconds; frozen, it is never walked.
     gc.collect()
     gc.freeze()
+
+
+async def _ensure_signing_key(app: FastAPI, settings: Settings) -> None:
+    """A key to sign with before the first request, made once however many workers start
+    together; and the proof that this worker can decrypt it (a changed SECRET_KEY or
+    KEY_ENCRYPTION_KEY stops the start, with that said, rather than every sign-in)."""
+    async with app.state.session_factory() as session:
+        done = await signing_keys_service.ensure_signing_key(session=session, settings=settings)
+        await session.commit()
+        if done:
+            logger.info("%s", done)
+        key_ring: KeyRing = app.state.key_ring
+        key_ring.forget()
+        await key_ring.signing_key(session=session)
+
+
+def _start_key_rotation(app: FastAPI, settings: Settings) -> "asyncio.Task[None] | None":
+    if settings.signing_key_rotation_days is None:
+        return None
+    return asyncio.create_task(_rotate_keys_when_due(app, settings), name="signing key rotation")
+
+
+async def _rotate_keys_when_due(app: FastAPI, settings: Settings) -> None:
+    while True:
+        try:
+            async with app.state.session_factory() as session:
+                for done in await signing_keys_service.rotate_when_due(
+                    session=session, settings=settings
+                ):
+                    logger.info("%s", done)
+                await session.commit()
+        except Exception:
+            # The database may be down for a while; the next round tries again.
+            logger.warning("automatic signing key rotation failed; retrying later", exc_info=True)
+        await asyncio.sleep(KEY_ROTATION_CHECK_SECONDS)
 
 
 async def _ensure_first_superuser(app: FastAPI, settings: Settings) -> None:

@@ -8,10 +8,42 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_app.config import Settings
 from gql_app.models import ActionToken, ActionTokenPurpose, AuthSession, RefreshToken, User
-from gql_app.security.tokens import hash_opaque_token, new_opaque_token
+from gql_app.security import tokens
+from gql_app.security.tokens import AccessTokenClaims, hash_opaque_token, new_opaque_token
+from gql_app.services.signing_keys import KeyRing
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+async def signed_access_token(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    now: datetime | None = None,
+) -> str:
+    """An access token for any claims, signed by the key that signs now (made if none)."""
+    signer = await KeyRing(settings).signing_key(session=session)
+    await session.commit()
+    return tokens.create_access_token(
+        signing_key=signer,
+        settings=settings,
+        user_id=user_id,
+        session_id=session_id,
+        now=now or datetime.now(UTC),
+    )
+
+
+async def verified_claims(
+    session: AsyncSession, settings: Settings, token: str
+) -> AccessTokenClaims:
+    """The claims of a token, checked against the key it names."""
+    key = await KeyRing(settings).verification_key(session=session, kid=tokens.key_id_of(token))
+    assert key is not None, "signed by a stored key"
+    return tokens.decode_access_token(token, key=key, settings=settings)
 
 
 async def create_auth_session(

@@ -21,6 +21,7 @@ from gql_app.models import User
 from gql_app.security.passwords import configure_password_hashing
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials
+from gql_app.services.signing_keys import KeyRing
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.fixtures.database import create_sqlite_schema
 from tests.fixtures.email import FailingEmailBackend
@@ -183,6 +184,7 @@ async def signed_in(session: AsyncSession, settings: Settings, *, email: str, pa
     issued = await auth_service.login(
         session=session,
         settings=settings,
+        keys=KeyRing(settings),
         credentials=Credentials(email=email, password=password),
         client=ClientInfo(),
     )

@@ -89,7 +89,7 @@ class TestProductionSecretKey:
     def test_secret_key_of_32_bytes_is_used(self, make_settings: Any, secret: str) -> None:
         settings = make_settings(environment="production", secret_key=SecretStr(secret))
 
-        assert settings.signing_key == secret
+        assert settings.secret_key_value == secret
 
     def test_secret_key_is_read_from_the_environment(
         self, make_settings: Any, monkeypatch: pytest.MonkeyPatch
@@ -100,7 +100,7 @@ class TestProductionSecretKey:
         settings = make_settings()
 
         assert settings.environment == "production"
-        assert settings.signing_key == LONG_SECRET
+        assert settings.secret_key_value == LONG_SECRET
 
     def test_production_never_writes_a_secret_file(
         self, make_settings: Any, secret_file: Path
@@ -122,8 +122,8 @@ class TestDevelopmentSecretKey:
     ) -> None:
         settings = make_settings(environment=environment)
 
-        assert secret_file.read_text() == settings.signing_key
-        assert len(settings.signing_key.encode()) >= MIN_SECRET_KEY_BYTES
+        assert secret_file.read_text() == settings.secret_key_value
+        assert len(settings.secret_key_value.encode()) >= MIN_SECRET_KEY_BYTES
         assert secret_file.stat().st_mode & 0o077 == 0
 
     def test_reuses_the_secret_file_so_tokens_survive_restarts(
@@ -134,7 +134,7 @@ class TestDevelopmentSecretKey:
 
         second = make_settings()
 
-        assert second.signing_key == first.signing_key
+        assert second.secret_key_value == first.secret_key_value
         assert secret_file.read_text() == written
 
     def test_reads_a_secret_file_written_by_someone_else(
@@ -142,7 +142,7 @@ class TestDevelopmentSecretKey:
     ) -> None:
         secret_file.write_text(f"{LONG_SECRET}\n")
 
-        assert make_settings().signing_key == LONG_SECRET
+        assert make_settings().secret_key_value == LONG_SECRET
 
     def test_replaces_a_secret_file_that_is_too_short(
         self, make_settings: Any, secret_file: Path
@@ -151,16 +151,16 @@ class TestDevelopmentSecretKey:
 
         settings = make_settings()
 
-        assert settings.signing_key != "short"
-        assert len(settings.signing_key.encode()) >= MIN_SECRET_KEY_BYTES
-        assert secret_file.read_text() == settings.signing_key
+        assert settings.secret_key_value != "short"
+        assert len(settings.secret_key_value.encode()) >= MIN_SECRET_KEY_BYTES
+        assert secret_file.read_text() == settings.secret_key_value
 
     def test_explicit_secret_key_wins_and_no_file_is_written(
         self, make_settings: Any, secret_file: Path
     ) -> None:
         settings = make_settings(secret_key=SecretStr(LONG_SECRET))
 
-        assert settings.signing_key == LONG_SECRET
+        assert settings.secret_key_value == LONG_SECRET
         assert not secret_file.exists()
 
     def test_default_environment_is_development(self, make_settings: Any) -> None:
@@ -421,6 +421,51 @@ class TestOtherSettings:
         assert settings.database_url == "sqlite+aiosqlite:///elsewhere.db"
 
 
+class TestSigningKeySettings:
+    def test_defaults(self, make_settings: Any) -> None:
+        settings = make_settings(secret_key=SecretStr(LONG_SECRET))
+
+        assert settings.jwt_algorithm == "ES256"
+        assert settings.signing_key_publish_seconds == 3600
+        assert settings.signing_key_rotation_days is None
+        assert settings.signing_key_cache_seconds == 30
+        # Verifiers' caches refresh well within the delay before a published key signs.
+        assert settings.jwks_max_age_seconds == 600
+
+    @pytest.mark.parametrize(("publish", "max_age"), [(3600, 600), (600, 150), (0, 0)])
+    def test_the_key_set_is_cached_for_a_quarter_of_the_publish_delay_at_most(
+        self, make_settings: Any, publish: int, max_age: int
+    ) -> None:
+        settings = make_settings(
+            secret_key=SecretStr(LONG_SECRET), signing_key_publish_seconds=publish
+        )
+
+        assert settings.jwks_max_age_seconds == max_age
+
+    def test_an_unknown_algorithm_is_refused(self, make_settings: Any) -> None:
+        with pytest.raises(ValidationError, match="jwt_algorithm"):
+            make_settings(secret_key=SecretStr(LONG_SECRET), jwt_algorithm="HS512")
+
+    def test_a_short_key_encryption_key_is_refused(self, make_settings: Any) -> None:
+        with pytest.raises(ValidationError, match="KEY_ENCRYPTION_KEY must be at least 32 bytes"):
+            make_settings(secret_key=SecretStr(LONG_SECRET), key_encryption_key=SecretStr("k"))
+
+    def test_each_use_of_the_secret_gets_its_own_key(self, make_settings: Any) -> None:
+        settings = make_settings(secret_key=SecretStr(LONG_SECRET))
+        separate = make_settings(
+            secret_key=SecretStr(LONG_SECRET), key_encryption_key=SecretStr("k" * 32)
+        )
+
+        keys = {
+            settings.key_encryption_secret,
+            settings.refresh_successor_key,
+            LONG_SECRET.encode(),
+        }
+        assert len(keys) == 3
+        assert separate.key_encryption_secret != settings.key_encryption_secret
+        assert separate.refresh_successor_key == settings.refresh_successor_key
+
+
 class TestGetSettings:
     @pytest.fixture(autouse=True)
     def fresh_cache(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -438,4 +483,4 @@ class TestGetSettings:
         settings = get_settings()
 
         assert settings.environment == "production"
-        assert settings.signing_key == LONG_SECRET
+        assert settings.secret_key_value == LONG_SECRET

@@ -28,7 +28,7 @@ from tests.e2e.postgres import (
     run,
 )
 
-APP_TABLES = {"users", "auth_sessions", "refresh_tokens", "action_tokens"}
+APP_TABLES = {"users", "auth_sessions", "refresh_tokens", "action_tokens", "signing_keys"}
 
 
 @pytest.fixture(scope="session")

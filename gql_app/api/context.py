@@ -27,6 +27,7 @@ from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo
 from gql_app.services.jobs import JobScheduler
+from gql_app.services.signing_keys import KeyRing
 from gql_app.services.viewer import Viewer
 
 BEARER_SCHEME = "bearer"
@@ -44,9 +45,11 @@ class Context(BaseContext):
         email: EmailService,
         rate_limiter: RateLimiter,
         availability: Availability,
+        keys: KeyRing,
     ) -> None:
         super().__init__()
         self.settings = settings
+        self.keys = keys
         self.email = email
         self.rate_limiter = rate_limiter
         self.availability = availability
@@ -107,7 +110,10 @@ class Context(BaseContext):
         if self._viewer is None:
             async with self.db() as session:
                 self._viewer = await auth_service.authenticate(
-                    session=session, settings=self.settings, access_token=self.access_token()
+                    session=session,
+                    settings=self.settings,
+                    keys=self.keys,
+                    access_token=self.access_token(),
                 )
         return self._viewer
 
@@ -182,6 +188,7 @@ async def get_context(
         email=state.email_service,
         rate_limiter=state.rate_limiter,
         availability=state.availability,
+        keys=state.key_ring,
     )
 
 

@@ -2,6 +2,15 @@ from gql_app.models.action_token import ActionToken, ActionTokenPurpose
 from gql_app.models.auth_session import AuthSession
 from gql_app.models.base import Base
 from gql_app.models.refresh_token import RefreshToken
+from gql_app.models.signing_key import SigningKey
 from gql_app.models.user import User
 
-__all__ = ["ActionToken", "ActionTokenPurpose", "AuthSession", "Base", "RefreshToken", "User"]
+__all__ = [
+    "ActionToken",
+    "ActionTokenPurpose",
+    "AuthSession",
+    "Base",
+    "RefreshToken",
+    "SigningKey",
+    "User",
+]

@@ -14,8 +14,8 @@ import jwt
 from gql_app.config import Settings
 from gql_app.error_reasons import ErrorReason
 from gql_app.errors import AuthenticationError
+from gql_app.security.signing_keys import PrivateKey, PublicKey
 
-ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "jti", "type", "iss", "aud"]
 
@@ -26,8 +26,31 @@ class AccessTokenClaims:
     session_id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True)
+class TokenSigner:
+    """A key that signs tokens naming it by ``kid``, with its own algorithm."""
+
+    kid: str
+    algorithm: str
+    key: PrivateKey
+
+
+@dataclass(frozen=True, slots=True)
+class TokenVerifier:
+    """A key that checks tokens naming its ``kid``, with its own algorithm only."""
+
+    kid: str
+    algorithm: str
+    key: PublicKey
+
+
 def create_access_token(
-    *, settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+    *,
+    signing_key: TokenSigner,
+    settings: Settings,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    now: datetime,
 ) -> str:
     claims = {
         "sub": str(user_id),
@@ -39,15 +62,34 @@ def create_access_token(
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
     }
-    return jwt.encode(claims, settings.signing_key, algorithm=ALGORITHM)
+    return jwt.encode(
+        claims,
+        signing_key.key,
+        algorithm=signing_key.algorithm,
+        headers={"kid": signing_key.kid},
+    )
 
 
-def decode_access_token(token: str, *, settings: Settings) -> AccessTokenClaims:
+def key_id_of(token: str) -> str:
+    """The ``kid`` a token names, read before its signature is checked."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as error:
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID) from error
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
+    return kid
+
+
+def decode_access_token(token: str, *, key: TokenVerifier, settings: Settings) -> AccessTokenClaims:
+    """The claims of a token signed by ``key``, checked with ``key``'s algorithm alone:
+    whatever the header says, an ES256 key never checks an HMAC, and ``none`` nothing."""
     try:
         claims = jwt.decode(
             token,
-            settings.signing_key,
-            algorithms=[ALGORITHM],
+            key.key,
+            algorithms=[key.algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": REQUIRED_CLAIMS},
@@ -70,7 +112,7 @@ def new_opaque_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def successor_refresh_token(previous: str, *, key: str) -> str:
+def successor_refresh_token(previous: str, *, key: bytes) -> str:
     """The refresh token that replaces ``previous`` when it is rotated.
 
     Derived, not drawn: however often ``previous`` is presented, and however many of those
@@ -78,7 +120,7 @@ def successor_refresh_token(previous: str, *, key: str) -> str:
     chain and never branch. Without the key it is as unpredictable as a random token.
     """
     message = b"gql-app refresh token successor\x00" + previous.encode("utf-8", "surrogatepass")
-    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

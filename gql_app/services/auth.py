@@ -30,6 +30,7 @@ from gql_app.security.passwords import hash_password, verify_against_dummy, veri
 from gql_app.services.accounts import create_user_or_conflict, ensure_email_free
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobContext, JobScheduler
+from gql_app.services.signing_keys import KeyRing
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
@@ -137,7 +138,12 @@ async def validated_new_user(data: Registration) -> users_crud.NewUser:
 
 
 async def login(
-    *, session: AsyncSession, settings: Settings, credentials: Credentials, client: ClientInfo
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    keys: KeyRing,
+    credentials: Credentials,
+    client: ClientInfo,
 ) -> IssuedTokens:
     email = normalize_email(credentials.email)
     if isinstance(email, FieldError):
@@ -190,13 +196,15 @@ async def login(
         ),
     )
     issued = await _issue_tokens(
-        session=session, settings=settings, user=user, auth_session=auth_session, now=now
+        session=session, settings=settings, keys=keys, user=user, auth_session=auth_session, now=now
     )
     await session.commit()
     return issued
 
 
-async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: str) -> IssuedTokens:
+async def refresh(
+    *, session: AsyncSession, settings: Settings, keys: KeyRing, refresh_token: str
+) -> IssuedTokens:
     """Rotate a refresh token: a new pair for the same session, the presented token retired.
 
     The new refresh token is derived from the presented one, so refreshes racing with one
@@ -224,7 +232,7 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
             raise AuthenticationError(ErrorReason.REFRESH_TOKEN_REUSED)
     if not user.is_active:
         raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
-    successor = tokens.successor_refresh_token(refresh_token, key=settings.signing_key)
+    successor = tokens.successor_refresh_token(refresh_token, key=settings.refresh_successor_key)
     successor_hash = tokens.hash_opaque_token(successor)
     retired_now = presented.rotated_at is None and await refresh_tokens_crud.retire(
         session=session, refresh_token=presented, now=now
@@ -242,6 +250,7 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
     issued = await _with_access_token(
         session=session,
         settings=settings,
+        keys=keys,
         user=user,
         auth_session=auth_session,
         now=now,
@@ -266,6 +275,7 @@ async def _issue_tokens(
     *,
     session: AsyncSession,
     settings: Settings,
+    keys: KeyRing,
     user: User,
     auth_session: AuthSession,
     now: datetime,
@@ -279,6 +289,7 @@ async def _issue_tokens(
     return await _with_access_token(
         session=session,
         settings=settings,
+        keys=keys,
         user=user,
         auth_session=auth_session,
         now=now,
@@ -290,6 +301,7 @@ async def _with_access_token(
     *,
     session: AsyncSession,
     settings: Settings,
+    keys: KeyRing,
     user: User,
     auth_session: AuthSession,
     now: datetime,
@@ -297,7 +309,11 @@ async def _with_access_token(
 ) -> IssuedTokens:
     await sessions_crud.mark_used(session=session, auth_session=auth_session, now=now)
     access_token = tokens.create_access_token(
-        settings=settings, user_id=user.id, session_id=auth_session.id, now=now
+        signing_key=await keys.signing_key(session=session),
+        settings=settings,
+        user_id=user.id,
+        session_id=auth_session.id,
+        now=now,
     )
     return IssuedTokens(
         access_token=access_token,
@@ -307,8 +323,14 @@ async def _with_access_token(
     )
 
 
-async def authenticate(*, session: AsyncSession, settings: Settings, access_token: str) -> Viewer:
-    claims = tokens.decode_access_token(access_token, settings=settings)
+async def authenticate(
+    *, session: AsyncSession, settings: Settings, keys: KeyRing, access_token: str
+) -> Viewer:
+    key = await keys.verification_key(session=session, kid=tokens.key_id_of(access_token))
+    if key is None:
+        # Unknown, or retired: what it signed is refused like a forgery.
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
+    claims = tokens.decode_access_token(access_token, key=key, settings=settings)
     found = await sessions_crud.get_with_user(session=session, session_id=claims.session_id)
     if found is None:
         raise AuthenticationError(ErrorReason.SESSION_ENDED)

@@ -24,6 +24,7 @@ from gql_app.services import auth as auth_service
 from gql_app.services import email_verification as email_verification_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from gql_app.services.jobs import JobScheduler
+from gql_app.services.signing_keys import KeyRing
 from gql_app.services.validation import normalize_email
 
 
@@ -31,6 +32,7 @@ async def login(
     *,
     session: AsyncSession,
     settings: Settings,
+    keys: KeyRing,
     credentials: Credentials,
     client: ClientInfo,
     limiter: RateLimiter,
@@ -41,12 +43,12 @@ async def login(
     if isinstance(email, FieldError):
         # An invalid address has no account to protect; the login refuses it as input.
         return await auth_service.login(
-            session=session, settings=settings, credentials=credentials, client=client
+            session=session, settings=settings, keys=keys, credentials=credentials, client=client
         )
     attempt = await limiter.hit(limits.login_attempts_per_account, email_key(email))
     try:
         issued = await auth_service.login(
-            session=session, settings=settings, credentials=credentials, client=client
+            session=session, settings=settings, keys=keys, credentials=credentials, client=client
         )
     except PermissionDeniedError:
         # Raised only once the password has proved right (the account is disabled, or its
@@ -108,13 +110,14 @@ async def refresh(
     *,
     session: AsyncSession,
     settings: Settings,
+    keys: KeyRing,
     refresh_token: str,
     client: ClientInfo,
     limiter: RateLimiter,
 ) -> IssuedTokens:
     await refresh_attempt(limiter=limiter, client=client)
     return await auth_service.refresh(
-        session=session, settings=settings, refresh_token=refresh_token
+        session=session, settings=settings, keys=keys, refresh_token=refresh_token
     )
 
 

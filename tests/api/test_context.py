@@ -11,6 +11,7 @@ from gql_app.email.backends import MemoryBackend
 from gql_app.email.service import EmailService
 from gql_app.models import User
 from gql_app.security.rate_limit import RateLimiter
+from gql_app.services.signing_keys import KeyRing
 
 
 class TestAFailedFieldLeavesNothingBehind:
@@ -26,6 +27,7 @@ class TestAFailedFieldLeavesNothingBehind:
             email=EmailService(backend=MemoryBackend(), settings=settings),
             rate_limiter=RateLimiter.from_settings(settings),
             availability=Availability(),
+            keys=KeyRing(settings),
         )
 
         async def failing_field() -> None:

@@ -32,7 +32,6 @@ from gql_app.config import Settings
 from gql_app.models import User
 from gql_app.models.base import utc_now
 from gql_app.security import passwords
-from gql_app.security.tokens import create_access_token
 from gql_app.services import users as users_service
 from tests.api.test_document_shape import fan_out
 from tests.api.test_outages import (
@@ -43,7 +42,7 @@ from tests.api.test_outages import (
     hashing_busy,  # noqa: F401 - a fixture, set up by name
 )
 from tests.api.test_persisted_queries import TYPENAME, persisted
-from tests.auth_factories import create_auth_session, create_refresh_token
+from tests.auth_factories import create_auth_session, create_refresh_token, signed_access_token
 from tests.factories import USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient
 from tests.operations import (
@@ -174,11 +173,8 @@ async def access_token(
     db_session: AsyncSession = request.getfixturevalue("db_session")
     settings: Settings = request.getfixturevalue("settings")
     auth_session = await create_auth_session(db_session, user, revoked_at=revoked_at)
-    return create_access_token(
-        settings=settings,
-        user_id=user.id,
-        session_id=auth_session.id,
-        now=issued_at or utc_now(),
+    return await signed_access_token(
+        db_session, settings, user_id=user.id, session_id=auth_session.id, now=issued_at
     )
 
 

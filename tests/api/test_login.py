@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
-from gql_app.models import AuthSession, RefreshToken, User
+from gql_app.models import AuthSession, RefreshToken, SigningKey, User
 from tests.factories import USER_PASSWORD, bcrypt_hashed, create_user
 from tests.graphql import LOGIN, GraphQLClient
 
@@ -35,9 +35,15 @@ class TestLogin:
         response = await gql(LOGIN, credentials("testuser@example.com", USER_PASSWORD))
 
         token = response.data["login"]["accessToken"]
-        assert jwt.get_unverified_header(token)["alg"] == "HS256"
+        header = jwt.get_unverified_header(token)
+        assert header["alg"] == "ES256"
+        (stored_key,) = (await db_session.scalars(select(SigningKey))).all()
+        assert header["kid"] == stored_key.kid
         claims = jwt.decode(
-            token, settings.signing_key, algorithms=["HS256"], audience=settings.jwt_audience
+            token,
+            jwt.PyJWK(stored_key.public_jwk).key,
+            algorithms=["ES256"],
+            audience=settings.jwt_audience,
         )
         assert claims["sub"] == str(test_user.id)
         assert claims["type"] == "access"

@@ -30,6 +30,7 @@ from gql_app.main import create_app
 from gql_app.models import User
 from gql_app.security import passwords
 from gql_app.security.rate_limit import RateLimiter
+from gql_app.services.signing_keys import KeyRing
 from tests.conftest import LogRecords
 from tests.factories import USER_PASSWORD
 from tests.graphql import LOGIN, GraphQLClient, login
@@ -347,6 +348,7 @@ class TestTheSessionEdge:
             session=db_session,
             session_factory=lambda: db_session,  # type: ignore[arg-type,return-value]
             settings=settings,
+            keys=KeyRing(settings),
             email=EmailService(backend=MemoryBackend(), settings=settings),
             rate_limiter=RateLimiter.from_settings(settings),
             availability=Availability(),

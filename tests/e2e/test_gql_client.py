@@ -68,6 +68,8 @@ async def running_server(
     async with live_server(
         tmp_path_factory.mktemp("gql-client"),
         DATABASE_URL=e2e_settings.database_url,
+        # The signing keys stored there are encrypted under the e2e tests' secret.
+        SECRET_KEY=e2e_settings.secret_key_value,
         MIGRATE_ON_START="false",
     ) as running:
         yield running

@@ -23,7 +23,6 @@ from gql_app.errors import (
     PermissionDeniedError,
 )
 from gql_app.models import AuthSession, RefreshToken, User
-from gql_app.security import tokens
 from gql_app.security.passwords import (
     ARGON2_LANES,
     ARGON2_MEMORY_KIB,
@@ -34,6 +33,8 @@ from gql_app.security.passwords import (
 )
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
+from gql_app.services.signing_keys import KeyRing
+from tests.auth_factories import signed_access_token, verified_claims
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
 from tests.fixtures.database import count_rows
 from tests.fixtures.errors import field_names
@@ -49,6 +50,7 @@ async def login(
     return await auth_service.login(
         session=session,
         settings=settings,
+        keys=KeyRing(settings),
         credentials=Credentials(email=email, password=password),
         client=NO_CLIENT,
     )
@@ -260,7 +262,7 @@ class TestLogin:
     ) -> None:
         issued = await login(db_session, settings, test_user.email)
 
-        claims = tokens.decode_access_token(issued.access_token, settings=settings)
+        claims = await verified_claims(db_session, settings, issued.access_token)
         assert claims.user_id == test_user.id
         assert issued.user.id == test_user.id
         assert issued.expires_in == settings.access_token_expire_seconds
@@ -277,10 +279,11 @@ class TestLogin:
             issued = await auth_service.login(
                 session=db_session,
                 settings=settings,
+                keys=KeyRing(settings),
                 credentials=Credentials(email=test_user.email, password=USER_PASSWORD),
                 client=ClientInfo(user_agent="pytest/1", ip_address="203.0.113.9"),
             )
-            claims = tokens.decode_access_token(issued.access_token, settings=settings)
+            claims = await verified_claims(db_session, settings, issued.access_token)
 
         async with session_factory() as other:
             stored = (await other.scalars(select(AuthSession))).all()
@@ -313,7 +316,7 @@ class TestLogin:
         # taken at flush time instead of with the login's own "now" shows.
         with freeze_time(NOW, auto_tick_seconds=1, real_asyncio=True):
             issued = await login(db_session, settings, test_user.email)
-            claims = tokens.decode_access_token(issued.access_token, settings=settings)
+            claims = await verified_claims(db_session, settings, issued.access_token)
 
         auth_session = await db_session.get_one(AuthSession, claims.session_id)
         assert auth_session.last_used_at is not None
@@ -329,6 +332,7 @@ class TestLogin:
         await auth_service.login(
             session=db_session,
             settings=settings,
+            keys=KeyRing(settings),
             credentials=Credentials(email=test_user.email, password=USER_PASSWORD),
             client=ClientInfo(user_agent="A" * 600, ip_address="f" * 60),
         )
@@ -352,10 +356,9 @@ class TestLogin:
         second = await login(db_session, settings, test_user.email)
 
         assert first.refresh_token != second.refresh_token
-        assert (
-            tokens.decode_access_token(first.access_token, settings=settings).session_id
-            != tokens.decode_access_token(second.access_token, settings=settings).session_id
-        )
+        assert (await verified_claims(db_session, settings, first.access_token)).session_id != (
+            await verified_claims(db_session, settings, second.access_token)
+        ).session_id
         assert await count_rows(db_session, AuthSession) == 2
 
     async def test_wrong_password_is_rejected_without_a_session(
@@ -609,10 +612,13 @@ class TestAuthenticate:
         issued = await login(db_session, settings, test_user.email)
 
         viewer = await auth_service.authenticate(
-            session=db_session, settings=settings, access_token=issued.access_token
+            session=db_session,
+            settings=settings,
+            keys=KeyRing(settings),
+            access_token=issued.access_token,
         )
 
-        claims = tokens.decode_access_token(issued.access_token, settings=settings)
+        claims = await verified_claims(db_session, settings, issued.access_token)
         assert viewer.user.id == test_user.id
         assert viewer.auth_session.id == claims.session_id
 
@@ -621,14 +627,20 @@ class TestAuthenticate:
     ) -> None:
         issued = await login(db_session, settings, test_user.email)
         viewer = await auth_service.authenticate(
-            session=db_session, settings=settings, access_token=issued.access_token
+            session=db_session,
+            settings=settings,
+            keys=KeyRing(settings),
+            access_token=issued.access_token,
         )
         viewer.auth_session.revoked_at = datetime.now(UTC)
         await db_session.commit()
 
         with pytest.raises(AuthenticationError, match=r"^Session has ended$"):
             await auth_service.authenticate(
-                session=db_session, settings=settings, access_token=issued.access_token
+                session=db_session,
+                settings=settings,
+                keys=KeyRing(settings),
+                access_token=issued.access_token,
             )
 
     async def test_session_expiring_before_its_access_token_is_refused(
@@ -642,7 +654,10 @@ class TestAuthenticate:
 
         with freeze_time(NOW + timedelta(seconds=59)):
             viewer = await auth_service.authenticate(
-                session=db_session, settings=short_sessions, access_token=issued.access_token
+                session=db_session,
+                settings=short_sessions,
+                keys=KeyRing(short_sessions),
+                access_token=issued.access_token,
             )
         assert viewer.user.id == test_user.id
 
@@ -651,7 +666,10 @@ class TestAuthenticate:
             pytest.raises(AuthenticationError, match=r"^Session has ended$"),
         ):
             await auth_service.authenticate(
-                session=db_session, settings=short_sessions, access_token=issued.access_token
+                session=db_session,
+                settings=short_sessions,
+                keys=KeyRing(short_sessions),
+                access_token=issued.access_token,
             )
 
     async def test_expired_access_token_is_refused(
@@ -665,7 +683,10 @@ class TestAuthenticate:
             pytest.raises(AuthenticationError, match=r"^Access token has expired$"),
         ):
             await auth_service.authenticate(
-                session=db_session, settings=settings, access_token=issued.access_token
+                session=db_session,
+                settings=settings,
+                keys=KeyRing(settings),
+                access_token=issued.access_token,
             )
 
     async def test_token_naming_another_users_session_is_refused(
@@ -673,31 +694,28 @@ class TestAuthenticate:
     ) -> None:
         intruder = await create_user(db_session)
         victim_login = await login(db_session, settings, test_user.email)
-        victim_session_id = tokens.decode_access_token(
-            victim_login.access_token, settings=settings
+        victim_session_id = (
+            await verified_claims(db_session, settings, victim_login.access_token)
         ).session_id
-        forged = tokens.create_access_token(
-            settings=settings,
-            user_id=intruder.id,
-            session_id=victim_session_id,
-            now=datetime.now(UTC),
+        forged = await signed_access_token(
+            db_session, settings, user_id=intruder.id, session_id=victim_session_id
         )
 
         with pytest.raises(AuthenticationError, match=r"^Invalid access token$"):
             await auth_service.authenticate(
-                session=db_session, settings=settings, access_token=forged
+                session=db_session, settings=settings, keys=KeyRing(settings), access_token=forged
             )
 
     async def test_unknown_session_is_refused(
         self, db_session: AsyncSession, settings: Settings, test_user: User
     ) -> None:
-        token = tokens.create_access_token(
-            settings=settings, user_id=test_user.id, session_id=uuid.uuid4(), now=datetime.now(UTC)
+        token = await signed_access_token(
+            db_session, settings, user_id=test_user.id, session_id=uuid.uuid4()
         )
 
         with pytest.raises(AuthenticationError, match=r"^Session has ended$"):
             await auth_service.authenticate(
-                session=db_session, settings=settings, access_token=token
+                session=db_session, settings=settings, keys=KeyRing(settings), access_token=token
             )
 
     async def test_session_of_a_deactivated_user_is_forbidden(
@@ -709,7 +727,10 @@ class TestAuthenticate:
 
         with pytest.raises(PermissionDeniedError, match=r"^This account is disabled$"):
             await auth_service.authenticate(
-                session=db_session, settings=settings, access_token=issued.access_token
+                session=db_session,
+                settings=settings,
+                keys=KeyRing(settings),
+                access_token=issued.access_token,
             )
 
     async def test_garbage_token_is_refused(
@@ -717,7 +738,10 @@ class TestAuthenticate:
     ) -> None:
         with pytest.raises(AuthenticationError, match=r"^Invalid access token$"):
             await auth_service.authenticate(
-                session=db_session, settings=settings, access_token="not.a.jwt"
+                session=db_session,
+                settings=settings,
+                keys=KeyRing(settings),
+                access_token="not.a.jwt",
             )
 
 

@@ -48,6 +48,7 @@ class AuthMutation:
             issued = await throttling.login(
                 session=session,
                 settings=info.context.settings,
+                keys=info.context.keys,
                 credentials=input.to_domain(),
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,

@@ -39,6 +39,7 @@ class SessionsMutation:
             issued = await throttling.refresh(
                 session=session,
                 settings=info.context.settings,
+                keys=info.context.keys,
                 refresh_token=refresh_token,
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,

@@ -1,0 +1,133 @@
+"""Signing keys as cryptography objects: generated, serialised, encrypted at rest.
+
+A key's algorithm is fixed when it is made; a token is checked with its key's own
+algorithm, never the one its header names.
+"""
+
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal, cast, get_args
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+SigningAlgorithm = Literal["ES256", "EdDSA", "RS256", "HS256"]
+SIGNING_ALGORITHMS: tuple[SigningAlgorithm, ...] = get_args(SigningAlgorithm)
+# HS256 keys are secrets shared by this service's workers: never published.
+PUBLISHED_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
+# The members of a JWK that belong to a private or secret key (RFC 7518, RFC 8037).
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+RSA_KEY_BITS = 2048
+HMAC_KEY_BYTES = 32
+_NONCE_BYTES = 12
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | bytes
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey | bytes
+
+
+class KeyDecryptionError(Exception):
+    """The stored private key cannot be decrypted with the key-encryption key configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedKey:
+    kid: str
+    algorithm: SigningAlgorithm
+    public_jwk: dict[str, Any]
+    private_key: PrivateKey
+    private_bytes: bytes
+
+
+def new_kid() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def generate_key(algorithm: SigningAlgorithm) -> GeneratedKey:
+    kid = new_kid()
+    private_key = _new_private_key(algorithm)
+    return GeneratedKey(
+        kid=kid,
+        algorithm=algorithm,
+        public_jwk=public_jwk(private_key, kid=kid, algorithm=algorithm),
+        private_key=private_key,
+        private_bytes=_private_bytes(private_key),
+    )
+
+
+def _new_private_key(algorithm: SigningAlgorithm) -> PrivateKey:
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
+    return secrets.token_bytes(HMAC_KEY_BYTES)
+
+
+def _private_bytes(private_key: PrivateKey) -> bytes:
+    if isinstance(private_key, bytes):
+        return private_key
+    return private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_private_key(private_bytes: bytes, *, algorithm: str) -> PrivateKey:
+    if algorithm == "HS256":
+        return private_bytes
+    key = serialization.load_der_private_key(private_bytes, password=None)
+    return cast(PrivateKey, key)
+
+
+def public_jwk(private_key: PrivateKey, *, kid: str, algorithm: SigningAlgorithm) -> dict[str, Any]:
+    """The key's public half as a JWK, or for HS256 a description with no key material."""
+    members: dict[str, Any]
+    if isinstance(private_key, bytes):
+        members = {"kty": "oct"}
+    elif isinstance(private_key, ec.EllipticCurvePrivateKey):
+        members = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    elif isinstance(private_key, ed25519.Ed25519PrivateKey):
+        members = OKPAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    else:
+        members = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    # "use" says what the key is for; RFC 7517 asks for it or "key_ops", not both.
+    public = {
+        name: value
+        for name, value in members.items()
+        if name not in PRIVATE_JWK_MEMBERS and name != "key_ops"
+    }
+    return {**public, "kid": kid, "alg": algorithm, "use": "sig"}
+
+
+def load_public_key(jwk: dict[str, Any]) -> PublicKey:
+    """The verification key of a published JWK (an HS256 key verifies with its secret)."""
+    algorithm = jwk["alg"]
+    if algorithm == "ES256":
+        return cast(PublicKey, ECAlgorithm.from_jwk(jwk))
+    if algorithm == "EdDSA":
+        return cast(PublicKey, OKPAlgorithm.from_jwk(jwk))
+    return cast(PublicKey, RSAAlgorithm.from_jwk(jwk))
+
+
+def encrypt_private_key(private_bytes: bytes, *, encryption_key: bytes, kid: str) -> bytes:
+    """AES-256-GCM under the key-encryption key; the kid is bound in as associated data,
+    so a stored key copied onto another row does not decrypt."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(encryption_key).encrypt(nonce, private_bytes, kid.encode())
+
+
+def decrypt_private_key(stored: bytes, *, encryption_key: bytes, kid: str) -> bytes:
+    nonce, ciphertext = stored[:_NONCE_BYTES], stored[_NONCE_BYTES:]
+    try:
+        return AESGCM(encryption_key).decrypt(nonce, ciphertext, kid.encode())
+    except InvalidTag as error:
+        raise KeyDecryptionError(
+            f"signing key {kid} cannot be decrypted: SECRET_KEY or KEY_ENCRYPTION_KEY is not "
+            "the one it was stored with"
+        ) from error

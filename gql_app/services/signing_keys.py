@@ -1,0 +1,470 @@
+"""The keys that sign access tokens: created, rotated, retired, and read by every worker.
+
+A key's state follows from its times (see ``SigningKey``), so activation needs no writer:
+every worker reading the same rows agrees which key signs. Each worker keeps what it read
+in its ``KeyRing`` for ``SIGNING_KEY_CACHE_SECONDS``; that is the bound on how long a key
+activated or retired elsewhere takes to be honoured here.
+"""
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.config import Settings
+from gql_app.crud import signing_keys as signing_keys_crud
+from gql_app.models import SigningKey
+from gql_app.models.base import utc_now
+from gql_app.security import signing_keys as key_material
+from gql_app.security.signing_keys import (
+    PRIVATE_JWK_MEMBERS,
+    PUBLISHED_ALGORITHMS,
+    SigningAlgorithm,
+)
+from gql_app.security.tokens import TokenSigner, TokenVerifier
+
+logger = logging.getLogger(__name__)
+
+# A token naming a kid this worker does not know makes it read the keys again, at most
+# this often: a key activated elsewhere is trusted at once, and made-up kids cost nothing.
+UNKNOWN_KID_RELOAD_SECONDS = 1.0
+
+
+class KeyState(StrEnum):
+    NEXT = "next"  # published, not signing yet
+    CURRENT = "current"  # signing, published
+    PREVIOUS = "previous"  # superseded; published and verifying until retired
+    RETIRED = "retired"  # neither published nor verifying
+
+
+class SigningKeyError(Exception):
+    """A key change that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A signing key's row, detached from the session that read it."""
+
+    kid: str
+    algorithm: str
+    public_jwk: dict[str, Any]
+    encrypted_private_key: bytes
+    created_at: datetime
+    activates_at: datetime
+    retired_at: datetime | None
+
+    @classmethod
+    def of(cls, row: SigningKey) -> "StoredKey":
+        return cls(
+            kid=row.kid,
+            algorithm=row.algorithm,
+            public_jwk=dict(row.public_jwk),
+            encrypted_private_key=row.encrypted_private_key,
+            created_at=row.created_at,
+            activates_at=row.activates_at,
+            retired_at=row.retired_at,
+        )
+
+    @property
+    def published(self) -> bool:
+        return self.algorithm in PUBLISHED_ALGORITHMS
+
+    def has_signed(self) -> bool:
+        # Retired before its time came, a key never signed anything.
+        return self.retired_at is None or self.retired_at > self.activates_at
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    kid: str
+    algorithm: str
+    state: KeyState
+    created_at: datetime
+    activates_at: datetime
+    retired_at: datetime | None
+    # When another key took over signing; None while it signs, or if it never did.
+    signed_until: datetime | None
+
+
+class KeySet:
+    """Every stored key, as of one read."""
+
+    def __init__(self, keys: Sequence[StoredKey]) -> None:
+        self.keys = sorted(keys, key=lambda key: (key.activates_at, key.created_at))
+        self._by_kid = {key.kid: key for key in self.keys}
+
+    def find(self, kid: str) -> StoredKey | None:
+        return self._by_kid.get(kid)
+
+    def current(self, now: datetime) -> StoredKey | None:
+        """The key that signs: of the unretired keys whose time has come, the latest."""
+        active = [k for k in self.keys if k.retired_at is None and k.activates_at <= now]
+        return active[-1] if active else None
+
+    def state(self, key: StoredKey, now: datetime) -> KeyState:
+        if key.retired_at is not None and key.retired_at <= now:
+            return KeyState.RETIRED
+        if key.activates_at > now:
+            return KeyState.NEXT
+        return KeyState.CURRENT if key is self.current(now) else KeyState.PREVIOUS
+
+    def signed_until(self, key: StoredKey, now: datetime) -> datetime | None:
+        if key.activates_at > now or not key.has_signed():
+            return None
+        position = self.keys.index(key)
+        successors = [
+            later.activates_at
+            for later in self.keys[position + 1 :]
+            if later.activates_at <= now and later.has_signed()
+        ]
+        return min(successors) if successors else None
+
+    def pending(self, now: datetime) -> list[StoredKey]:
+        return [k for k in self.keys if self.state(k, now) is KeyState.NEXT]
+
+    def status(self, key: StoredKey, now: datetime) -> KeyStatus:
+        return KeyStatus(
+            kid=key.kid,
+            algorithm=key.algorithm,
+            state=self.state(key, now),
+            created_at=key.created_at,
+            activates_at=key.activates_at,
+            retired_at=key.retired_at,
+            signed_until=self.signed_until(key, now),
+        )
+
+    def published_jwks(self, now: datetime) -> list[dict[str, Any]]:
+        """The public halves of the keys that verify: next, current and previous."""
+        return [
+            {
+                name: value
+                for name, value in key.public_jwk.items()
+                if name not in PRIVATE_JWK_MEMBERS
+            }
+            for key in self.keys
+            if key.published and self.state(key, now) is not KeyState.RETIRED
+        ]
+
+
+async def read_keys(*, session: AsyncSession) -> KeySet:
+    rows = await signing_keys_crud.list_all(session=session)
+    return KeySet([StoredKey.of(row) for row in rows])
+
+
+async def _create_key(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    algorithm: SigningAlgorithm,
+    now: datetime,
+    activates_at: datetime,
+) -> StoredKey:
+    generated = key_material.generate_key(algorithm)
+    row = await signing_keys_crud.create(
+        session=session,
+        kid=generated.kid,
+        algorithm=generated.algorithm,
+        public_jwk=generated.public_jwk,
+        encrypted_private_key=key_material.encrypt_private_key(
+            generated.private_bytes,
+            encryption_key=settings.key_encryption_secret,
+            kid=generated.kid,
+        ),
+        created_at=now,
+        activates_at=activates_at,
+    )
+    return StoredKey.of(row)
+
+
+def _first_use(
+    settings: Settings, *, replacing: StoredKey | None, algorithm: str, now: datetime
+) -> datetime:
+    """When a new key may sign: after the publish delay, so verifiers elsewhere fetch it
+    first; at once when no key signs yet, or when it is an HMAC key no verifier can use."""
+    if replacing is None or algorithm not in PUBLISHED_ALGORITHMS:
+        return now
+    return now + timedelta(seconds=settings.signing_key_publish_seconds)
+
+
+async def ensure_signing_key(
+    *, session: AsyncSession, settings: Settings, now: datetime | None = None
+) -> str | None:
+    """A key that signs, of ``JWT_ALGORITHM``: created on first start, and when the
+    algorithm changed (a rotation to a key of the new algorithm, so no token is refused).
+
+    Returns what it did, for the log, or None when nothing was needed. The caller commits.
+    """
+    now = now or utc_now()
+    await signing_keys_crud.lock_for_changes(session=session)
+    keys = await read_keys(session=session)
+    current = keys.current(now)
+    if current is not None and current.algorithm == settings.jwt_algorithm:
+        return None
+    if any(key.algorithm == settings.jwt_algorithm for key in keys.pending(now)):
+        return None
+    activates_at = _first_use(
+        settings, replacing=current, algorithm=settings.jwt_algorithm, now=now
+    )
+    created = await _create_key(
+        session=session,
+        settings=settings,
+        algorithm=settings.jwt_algorithm,
+        now=now,
+        activates_at=activates_at,
+    )
+    if current is None:
+        return f"created signing key {created.kid} ({created.algorithm})"
+    return (
+        f"JWT_ALGORITHM is {created.algorithm}: created signing key {created.kid}, which "
+        f"signs from {activates_at.isoformat(timespec='seconds')}; {current.kid} "
+        f"({current.algorithm}) signs until then and verifies until retired"
+    )
+
+
+async def rotate_signing_key(
+    *, session: AsyncSession, settings: Settings, now: datetime | None = None
+) -> KeyStatus:
+    """A new key of ``JWT_ALGORITHM``, published at once, signing after the publish delay."""
+    now = now or utc_now()
+    await signing_keys_crud.lock_for_changes(session=session)
+    keys = await read_keys(session=session)
+    current = keys.current(now)
+    created = await _create_key(
+        session=session,
+        settings=settings,
+        algorithm=settings.jwt_algorithm,
+        now=now,
+        activates_at=_first_use(
+            settings, replacing=current, algorithm=settings.jwt_algorithm, now=now
+        ),
+    )
+    return KeySet([*keys.keys, created]).status(created, now)
+
+
+async def _changeable(*, session: AsyncSession, kid: str) -> KeySet:
+    await signing_keys_crud.lock_for_changes(session=session)
+    keys = await read_keys(session=session)
+    if keys.find(kid) is None:
+        raise SigningKeyError(f"no signing key {kid!r} (gql-app keys list shows them)")
+    return keys
+
+
+async def activate_signing_key(
+    *, session: AsyncSession, kid: str, now: datetime | None = None
+) -> KeyStatus:
+    """Make the key sign from now on; the key that signed until now goes on verifying."""
+    now = now or utc_now()
+    keys = await _changeable(session=session, kid=kid)
+    key = keys.find(kid)
+    assert key is not None
+    state = keys.state(key, now)
+    if state is KeyState.RETIRED:
+        raise SigningKeyError(f"signing key {kid} is retired; rotate to create a new one")
+    if state is KeyState.CURRENT:
+        raise SigningKeyError(f"signing key {kid} already signs")
+    await signing_keys_crud.set_activates_at(session=session, kid=kid, activates_at=now)
+    others = [other for other in keys.keys if other.kid != kid]
+    activated = StoredKey.of(await _reloaded(session, kid))
+    return KeySet([*others, activated]).status(activated, now)
+
+
+async def _reloaded(session: AsyncSession, kid: str) -> SigningKey:
+    row = await signing_keys_crud.get(session=session, kid=kid)
+    assert row is not None, "locked for changes: it cannot have gone"
+    await session.refresh(row)
+    return row
+
+
+def tokens_unexpired_until(settings: Settings, signed_until: datetime) -> datetime:
+    """The last moment a token signed by a key that stopped signing at ``signed_until`` may
+    be unexpired: a worker that has not yet seen the change signs with it a little longer."""
+    return signed_until + timedelta(
+        seconds=settings.access_token_expire_seconds + math.ceil(settings.signing_key_cache_seconds)
+    )
+
+
+async def retire_signing_key(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    kid: str,
+    force: bool = False,
+    now: datetime | None = None,
+) -> KeyStatus:
+    """Stop publishing the key and refuse the tokens it signed."""
+    now = now or utc_now()
+    keys = await _changeable(session=session, kid=kid)
+    key = keys.find(kid)
+    assert key is not None
+    state = keys.state(key, now)
+    if state is KeyState.RETIRED:
+        raise SigningKeyError(f"signing key {kid} is already retired")
+    if state is KeyState.CURRENT:
+        raise SigningKeyError(
+            f"signing key {kid} signs new tokens: rotate and activate another key first"
+        )
+    signed_until = keys.signed_until(key, now)
+    if signed_until is not None and not force:
+        unexpired_until = tokens_unexpired_until(settings, signed_until)
+        if now < unexpired_until:
+            raise SigningKeyError(
+                f"tokens signed by {kid} may be unexpired until "
+                f"{unexpired_until.isoformat(timespec='seconds')}; retiring it now signs "
+                "their holders out of services until they refresh (--force to do so anyway)"
+            )
+    await signing_keys_crud.retire(session=session, kids=[kid], now=now)
+    retired = StoredKey.of(await _reloaded(session, kid))
+    return KeySet([*(k for k in keys.keys if k.kid != kid), retired]).status(retired, now)
+
+
+async def list_signing_keys(
+    *, session: AsyncSession, now: datetime | None = None
+) -> list[KeyStatus]:
+    now = now or utc_now()
+    keys = await read_keys(session=session)
+    return [keys.status(key, now) for key in keys.keys]
+
+
+async def rotate_when_due(
+    *, session: AsyncSession, settings: Settings, now: datetime | None = None
+) -> list[str]:
+    """Automatic rotation (``SIGNING_KEY_ROTATION_DAYS``): a new key published early enough
+    to sign when the current one has signed for that long, and superseded keys retired once
+    no token they signed can be unexpired. Returns what it did. The caller commits."""
+    if settings.signing_key_rotation_days is None:
+        return []
+    now = now or utc_now()
+    await signing_keys_crud.lock_for_changes(session=session)
+    keys = await read_keys(session=session)
+    done: list[str] = []
+    expired = [
+        key.kid
+        for key in keys.keys
+        if keys.state(key, now) is KeyState.PREVIOUS
+        and (signed_until := keys.signed_until(key, now)) is not None
+        and now >= tokens_unexpired_until(settings, signed_until)
+    ]
+    if expired:
+        await signing_keys_crud.retire(session=session, kids=expired, now=now)
+        done.append(f"retired signing keys {', '.join(expired)}: every token they signed expired")
+    current = keys.current(now)
+    if current is None or keys.pending(now):
+        return done
+    publish = timedelta(seconds=settings.signing_key_publish_seconds)
+    due = current.activates_at + timedelta(days=settings.signing_key_rotation_days) - publish
+    if now >= due:
+        created = await _create_key(
+            session=session,
+            settings=settings,
+            algorithm=settings.jwt_algorithm,
+            now=now,
+            activates_at=max(now, current.activates_at) + publish,
+        )
+        done.append(
+            f"rotated: signing key {created.kid} published, signs from "
+            f"{created.activates_at.isoformat(timespec='seconds')}"
+        )
+    return done
+
+
+class KeyRing:
+    """One worker's view of the signing keys: read from the database, kept for
+    ``SIGNING_KEY_CACHE_SECONDS``, with each key's cryptography object made once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._keys: KeySet | None = None
+        self._read_at = -math.inf
+        self._reading = asyncio.Lock()
+        self._signers: dict[str, TokenSigner] = {}
+        self._verifiers: dict[str, TokenVerifier] = {}
+
+    def forget(self) -> None:
+        """Read the keys again on next use."""
+        self._keys = None
+        self._read_at = -math.inf
+
+    async def _fresh(self, session: AsyncSession) -> KeySet:
+        if self._keys is not None and time.monotonic() - self._read_at < self._cache_seconds:
+            return self._keys
+        return await self._read(session, older_than=self._cache_seconds)
+
+    @property
+    def _cache_seconds(self) -> float:
+        return self._settings.signing_key_cache_seconds
+
+    async def _read(self, session: AsyncSession, *, older_than: float) -> KeySet:
+        async with self._reading:
+            # Requests that waited here for another's read use what it read.
+            if self._keys is not None and time.monotonic() - self._read_at < older_than:
+                return self._keys
+            keys = await read_keys(session=session)
+            self._keys, self._read_at = keys, time.monotonic()
+            return keys
+
+    async def signing_key(self, *, session: AsyncSession) -> TokenSigner:
+        """The key that signs now; created when there is none (a database the server has
+        not started on). A key created here is the caller's to commit, so it is not kept
+        until a later read finds it stored."""
+        now = utc_now()
+        current = (await self._fresh(session)).current(now)
+        if current is None:
+            current = (await self._read(session, older_than=0)).current(now)
+        if current is None:
+            await ensure_signing_key(session=session, settings=self._settings, now=now)
+            self.forget()
+            current = (await read_keys(session=session)).current(now)
+            assert current is not None, "ensure_signing_key made one"
+        return self._signer(current)
+
+    async def verification_key(self, *, session: AsyncSession, kid: str) -> TokenVerifier | None:
+        """The key that checks tokens naming ``kid``, or None when none may (unknown or
+        retired)."""
+        keys = await self._fresh(session)
+        key = keys.find(kid)
+        if key is None:
+            keys = await self._read(session, older_than=UNKNOWN_KID_RELOAD_SECONDS)
+            key = keys.find(kid)
+        if key is None or keys.state(key, utc_now()) is KeyState.RETIRED:
+            return None
+        return self._verifier(key)
+
+    async def published_jwks(self, *, session: AsyncSession) -> list[dict[str, Any]]:
+        return (await self._fresh(session)).published_jwks(utc_now())
+
+    def _signer(self, key: StoredKey) -> TokenSigner:
+        signer = self._signers.get(key.kid)
+        if signer is None:
+            signer = TokenSigner(kid=key.kid, algorithm=key.algorithm, key=self._private_key(key))
+            self._signers[key.kid] = signer
+        return signer
+
+    def _verifier(self, key: StoredKey) -> TokenVerifier:
+        verifier = self._verifiers.get(key.kid)
+        if verifier is None:
+            # An HMAC key checks with the secret that signs; the others with the public half.
+            material: key_material.PublicKey
+            if key.published:
+                material = key_material.load_public_key(key.public_jwk)
+            else:
+                secret = self._private_key(key)
+                assert isinstance(secret, bytes), "only HMAC keys are unpublished"
+                material = secret
+            verifier = TokenVerifier(kid=key.kid, algorithm=key.algorithm, key=material)
+            self._verifiers[key.kid] = verifier
+        return verifier
+
+    def _private_key(self, key: StoredKey) -> key_material.PrivateKey:
+        private_bytes = key_material.decrypt_private_key(
+            key.encrypted_private_key,
+            encryption_key=self._settings.key_encryption_secret,
+            kid=key.kid,
+        )
+        return key_material.load_private_key(private_bytes, algorithm=key.algorithm)

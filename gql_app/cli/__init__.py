@@ -1,5 +1,5 @@
 """The gql-app command: serve the API, migrate its database, create the first superuser,
-seed accounts from a file and export the GraphQL schema."""
+seed accounts from a file, export the GraphQL schema and manage the token signing keys."""
 
 import argparse
 import sys
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from gql_app.cli.create_superuser import add_create_superuser_command
 from gql_app.cli.errors import FAILED, INTERRUPTED, USAGE, CliError, configuration_problem
 from gql_app.cli.export_schema import add_export_schema_command
+from gql_app.cli.keys import add_keys_command
 from gql_app.cli.migrate import add_migrate_command
 from gql_app.cli.seed import add_seed_command
 from gql_app.cli.serve import add_serve_command
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_create_superuser_command(commands)
     add_seed_command(commands)
     add_export_schema_command(commands)
+    add_keys_command(commands)
     return parser
 
 

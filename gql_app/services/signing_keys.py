@@ -248,12 +248,19 @@ async def rotate_signing_key(
     return KeySet([*keys.keys, created]).status(created, now)
 
 
-async def _changeable(*, session: AsyncSession, kid: str) -> KeySet:
+async def _changeable(
+    *, session: AsyncSession, kid: str, now: datetime
+) -> tuple[KeySet, StoredKey, KeyState]:
+    """The keys, locked for a change to ``kid``, and that key as it is now."""
     await signing_keys_crud.lock_for_changes(session=session)
     keys = await read_keys(session=session)
-    if keys.find(kid) is None:
+    key = keys.find(kid)
+    if key is None:
         raise SigningKeyError(f"no signing key {kid!r} (gql-app keys list shows them)")
-    return keys
+    state = keys.state(key, now)
+    if state is KeyState.RETIRED:
+        raise SigningKeyError(f"signing key {kid} is retired")
+    return keys, key, state
 
 
 async def activate_signing_key(
@@ -261,12 +268,7 @@ async def activate_signing_key(
 ) -> KeyStatus:
     """Make the key sign from now on; the key that signed until now goes on verifying."""
     now = now or utc_now()
-    keys = await _changeable(session=session, kid=kid)
-    key = keys.find(kid)
-    assert key is not None
-    state = keys.state(key, now)
-    if state is KeyState.RETIRED:
-        raise SigningKeyError(f"signing key {kid} is retired; rotate to create a new one")
+    keys, _, state = await _changeable(session=session, kid=kid, now=now)
     if state is KeyState.CURRENT:
         raise SigningKeyError(f"signing key {kid} already signs")
     await signing_keys_crud.set_activates_at(session=session, kid=kid, activates_at=now)
@@ -300,12 +302,7 @@ async def retire_signing_key(
 ) -> KeyStatus:
     """Stop publishing the key and refuse the tokens it signed."""
     now = now or utc_now()
-    keys = await _changeable(session=session, kid=kid)
-    key = keys.find(kid)
-    assert key is not None
-    state = keys.state(key, now)
-    if state is KeyState.RETIRED:
-        raise SigningKeyError(f"signing key {kid} is already retired")
+    keys, key, state = await _changeable(session=session, kid=kid, now=now)
     if state is KeyState.CURRENT:
         raise SigningKeyError(
             f"signing key {kid} signs new tokens: rotate and activate another key first"

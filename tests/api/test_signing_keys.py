@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app import main as main_module
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, get_session_factory
+from gql_app.db import SessionFactory
 from gql_app.main import create_app
 from gql_app.models import SigningKey, User
 from gql_app.security.signing_keys import PRIVATE_JWK_MEMBERS, KeyDecryptionError
 from gql_app.services import signing_keys as keys_service
 from tests.api.test_app import file_settings
-from tests.api.test_outages import database_down  # noqa: F401 - a fixture
+from tests.api.test_outages import app_with, database_down  # noqa: F401 - a fixture
 from tests.conftest import LogRecords
 from tests.factories import USER_PASSWORD
 from tests.graphql import LOGIN, GraphQLClient
@@ -50,15 +50,6 @@ async def login_token(gql: GraphQLClient, user: User) -> str:
 
 async def stored_keys(session: AsyncSession) -> list[SigningKey]:
     return list((await session.scalars(select(SigningKey))).all())
-
-
-def app_with(
-    settings: Settings, async_test_db: tuple[AsyncEngine, SessionFactory], **changes: Any
-) -> FastAPI:
-    _, session_factory = async_test_db
-    app = create_app(settings.model_copy(update=changes))
-    app.dependency_overrides[get_session_factory] = lambda: session_factory
-    return app
 
 
 class TestJwks:

@@ -178,7 +178,7 @@ class TestRotation:
         [
             ("current", "already signs"),
             ("unknown", "no signing key 'unknown'"),
-            ("retired", "is retired; rotate to create a new one"),
+            ("retired", "is retired"),
         ],
     )
     async def test_what_cannot_be_activated(
@@ -269,7 +269,7 @@ class TestRetirement:
             session=db_session, settings=settings, kid=pending.kid
         )
 
-        with pytest.raises(SigningKeyError, match="is already retired"):
+        with pytest.raises(SigningKeyError, match="is retired"):
             await keys_service.retire_signing_key(
                 session=db_session, settings=settings, kid=pending.kid
             )

@@ -39,8 +39,14 @@ class GqlAppServer:
         return f"{self.url}/graphql"
 
     @property
+    def jwks_url(self) -> str:
+        """Its published signing keys (JWKS), which services verify its access tokens with."""
+        return f"{self.url}/.well-known/jwks.json"
+
+    @property
     def secret_key(self) -> str:
-        """The key its access tokens are signed with (HS256), for services that check them."""
+        """Its SECRET_KEY. Access tokens are not signed with it: they verify with the keys at
+        ``jwks_url``."""
         return self.settings["SECRET_KEY"]
 
     @property

@@ -180,23 +180,26 @@ def test_a_password_is_reset_with_the_mailed_token(
         mail_outbox.wait_for(user.email, timeout=0.1)
 
 
-def test_its_tokens_verify_with_the_servers_settings(
+def test_its_tokens_verify_with_the_keys_it_publishes(
     gql_app_server: GqlAppServer, create_user: CreateUser, login_as: LoginAs
 ) -> None:
     user = create_user()
+    token = login_as(user).access_token
 
+    # As a service that trusts gql-app verifies: the key the token names, from the JWKS,
+    # with that key's own algorithm.
+    key = jwt.PyJWKClient(gql_app_server.jwks_url).get_signing_key_from_jwt(token)
     claims = jwt.decode(
-        login_as(user).access_token,
-        gql_app_server.secret_key,
-        algorithms=["HS256"],
-        audience="gql-app",
-        issuer="gql-app",
+        token, key.key, algorithms=[key.algorithm_name], audience="gql-app", issuer="gql-app"
     )
 
     assert (claims["sub"], claims["type"]) == (user.id, "access")
     assert gql_app_server.settings["RATE_LIMIT_ENABLED"] == "false"
     assert gql_app_server.database_url.startswith("sqlite+aiosqlite:///")
     assert gql_app_server.graphql_url == f"{gql_app_server.url}/graphql"
+    assert gql_app_server.jwks_url == f"{gql_app_server.url}/.well-known/jwks.json"
+    assert key.algorithm_name == "ES256"
+    assert len(gql_app_server.secret_key) >= 32
 
 
 @pytest.mark.asyncio

@@ -19,9 +19,9 @@ def gql_app_settings() -> Mapping[str, str]:
 
 @pytest.fixture
 def reports(gql_app_server: GqlAppServer) -> Iterator[TestClient]:
-    """The service under test, sharing gql-app's signing key and audience."""
+    """The service under test: it trusts the keys gql-app publishes, for gql-app's audience."""
     settings = TokenSettings(
-        secret_key=gql_app_server.secret_key,
+        jwks_url=gql_app_server.jwks_url,
         audience=gql_app_server.settings["JWT_AUDIENCE"],
     )
     with TestClient(create_app(settings)) as client:

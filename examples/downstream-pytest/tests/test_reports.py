@@ -1,10 +1,14 @@
 """The reports service against a real gql-app: accounts made on it, signed in through it,
 their tokens sent here."""
 
+import base64
+import json
 import time
+from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from gql_app.testing import (
     Account,
@@ -15,6 +19,8 @@ from gql_app.testing import (
     LoginAs,
     MailOutbox,
 )
+
+from reports.app import TokenSettings, create_app
 
 NEW_PASSWORD = "violet tangerine submarine 42"
 REQUEST_RESET = "mutation Request($email: String!) { requestPasswordReset(email: $email) }"
@@ -52,32 +58,60 @@ def test_without_a_gql_app_token_it_is_401(reports: TestClient, headers: dict[st
     assert answer.headers["WWW-Authenticate"] == "Bearer"
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _with_claims(token: str, claims: dict[str, Any]) -> str:
+    """The token with its claims replaced and gql-app's signature kept."""
+    header, _, signature = token.split(".")
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{header}.{payload}.{signature}"
+
+
+def _with_signature_flipped(token: str) -> str:
+    signing_input, _, signature = token.rpartition(".")
+    flipped = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    flipped[len(flipped) // 2] ^= 0x01
+    return f"{signing_input}.{_b64(bytes(flipped))}"
+
+
 def test_a_token_gql_app_did_not_sign_is_refused(
-    reports: TestClient, gql_app_server: GqlAppServer, create_user: CreateUser, login_as: LoginAs
+    reports: TestClient, create_user: CreateUser, login_as: LoginAs
 ) -> None:
-    real = jwt.decode(
-        login_as(create_user()).access_token,
-        gql_app_server.secret_key,
-        algorithms=["HS256"],
-        audience="reports",
-    )
+    token = login_as(create_user()).access_token
+    # The genuine token passes: what each forgery changes is what gets it refused.
+    assert reports.get("/reports/mine", headers={"Authorization": f"Bearer {token}"}).is_success
+    kid = jwt.get_unverified_header(token)["kid"]
+    real = jwt.decode(token, options={"verify_signature": False})
+    another_key = ec.generate_private_key(ec.SECP256R1())
     now = int(time.time())
     forgeries = {
-        "another key": jwt.encode(real, "x" * 48, algorithm="HS256"),
-        "another audience": jwt.encode(
-            {**real, "aud": "gql-app"}, gql_app_server.secret_key, algorithm="HS256"
-        ),
-        "expired": jwt.encode(
-            {**real, "iat": now - 120, "exp": now - 60}, gql_app_server.secret_key, "HS256"
-        ),
-        "not an access token": jwt.encode(
-            {**real, "type": "refresh"}, gql_app_server.secret_key, algorithm="HS256"
-        ),
+        "another key, gql-app's kid": jwt.encode(real, another_key, "ES256", {"kid": kid}),
+        "another key, its own kid": jwt.encode(real, another_key, "ES256", {"kid": "mine"}),
+        "signature tampered with": _with_signature_flipped(token),
+        "another audience": _with_claims(token, {**real, "aud": "gql-app"}),
+        "expired": _with_claims(token, {**real, "iat": now - 120, "exp": now - 60}),
+        "not an access token": _with_claims(token, {**real, "type": "refresh"}),
     }
 
-    for name, token in forgeries.items():
-        answer = reports.get("/reports/mine", headers={"Authorization": f"Bearer {token}"})
+    for name, forged in forgeries.items():
+        answer = reports.get("/reports/mine", headers={"Authorization": f"Bearer {forged}"})
         assert answer.status_code == 401, name
+
+
+def test_a_token_for_another_audience_is_refused(
+    gql_app_server: GqlAppServer, create_user: CreateUser, login_as: LoginAs
+) -> None:
+    # gql-app signs this suite's tokens for "reports"; a service of another audience that
+    # trusts the same keys must not take them.
+    billing = create_app(TokenSettings(jwks_url=gql_app_server.jwks_url, audience="billing"))
+    tokens = login_as(create_user())
+
+    with TestClient(billing) as client:
+        answer = client.get("/reports/mine", headers=tokens.headers)
+
+    assert answer.status_code == 401
 
 
 def test_a_refresh_token_is_not_an_access_token(

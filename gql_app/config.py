@@ -218,7 +218,7 @@ class Settings(BaseSettings):
             raise ValueError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
         encryption_key = self.key_encryption_key
         if (
-            encryption_key
+            encryption_key is not None
             and len(encryption_key.get_secret_value().encode()) < MIN_SECRET_KEY_BYTES
         ):
             raise ValueError(f"KEY_ENCRYPTION_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
@@ -296,9 +296,19 @@ class Settings(BaseSettings):
     @property
     def key_encryption_secret(self) -> bytes:
         """The AES key that encrypts the stored private signing keys."""
-        source = self.key_encryption_key or self.secret_key
-        assert source is not None, "resolved by the validator"
-        return derive_key(source.get_secret_value(), purpose="signing key encryption")
+        return self.key_encryption_secrets[0]
+
+    @property
+    def key_encryption_secrets(self) -> tuple[bytes, ...]:
+        """The AES keys a stored signing key may be encrypted with, the one new keys use
+        first: with KEY_ENCRYPTION_KEY set, keys stored before still decrypt."""
+        from_secret_key = derive_key(self.secret_key_value, purpose="signing key encryption")
+        if self.key_encryption_key is None:
+            return (from_secret_key,)
+        dedicated = derive_key(
+            self.key_encryption_key.get_secret_value(), purpose="signing key encryption"
+        )
+        return (dedicated, from_secret_key)
 
     @property
     def refresh_successor_key(self) -> bytes:

@@ -2,7 +2,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 
 from fastapi import FastAPI
@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if rotation is not None:
             rotation.cancel()
+            with suppress(asyncio.CancelledError):
+                await rotation
         watchdog.stop()
         await engine.dispose()
         await app.state.rate_limiter.aclose()
@@ -117,17 +119,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(graphql_router, prefix="/graphql")
     app.add_exception_handler(StarletteHTTPException, http_exception_answer)
+    _add_pages(app, settings, mailbox=mailbox)
+    _add_middleware(app, settings)
+    add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
+    add_well_known_routes(app)
+    return app
+
+
+def _add_pages(app: FastAPI, settings: Settings, *, mailbox: Mailbox | None) -> None:
+    """What people open in a browser, where the settings allow it."""
     if settings.graphiql_enabled:
         graphiql.mount_assets(app)
     if settings.root_redirects_to_graphiql:
         graphiql.redirect_root(app)
     if mailbox is not None:
         add_dev_mail_route(app, mailbox=mailbox)
-
-    _add_middleware(app, settings)
-    add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
-    add_well_known_routes(app)
-    return app
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:

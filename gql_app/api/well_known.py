@@ -27,11 +27,17 @@ JWKS_MEDIA_TYPE = "application/jwk-set+json"
 
 
 def _cacheable(
-    request: Request, document: dict[str, Any], *, max_age: int, media_type: str
+    request: Request,
+    document: dict[str, Any],
+    *,
+    max_age: int,
+    media_type: str,
+    shared: bool = True,
 ) -> Response:
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag}
+    scope = "public" if shared else "private"
+    headers = {"Cache-Control": f"{scope}, max-age={max_age}", "ETag": etag}
     if etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
@@ -66,19 +72,27 @@ def add_well_known_routes(app: FastAPI) -> None:
     @app.get(DISCOVERY_PATH, include_in_schema=False)
     async def openid_configuration(request: Request) -> Response:
         settings: Settings = app.state.settings
-        document = {
-            "issuer": settings.jwt_issuer,
-            "jwks_uri": _jwks_uri(request, issuer=settings.jwt_issuer),
-        }
+        issuer = settings.jwt_issuer
+        document = {"issuer": issuer, "jwks_uri": _jwks_uri(request, issuer=issuer)}
         return _cacheable(
-            request, document, max_age=settings.jwks_max_age_seconds, media_type="application/json"
+            request,
+            document,
+            max_age=settings.jwks_max_age_seconds,
+            media_type="application/json",
+            # Built from the request's Host, it must not be kept for other clients: a shared
+            # cache could hand them an address someone else's request chose.
+            shared=_issuer_is_url(issuer),
         )
+
+
+def _issuer_is_url(issuer: str) -> bool:
+    return urlsplit(issuer).scheme in ("https", "http")
 
 
 def _jwks_uri(request: Request, *, issuer: str) -> str:
     # An issuer that is a URL is where verifiers look (as OpenID Connect does): it stays
     # right behind proxies that do not say how they were reached.
-    if urlsplit(issuer).scheme in ("https", "http"):
+    if _issuer_is_url(issuer):
         return f"{issuer.rstrip('/')}{JWKS_PATH}"
     return str(request.url_for("jwks"))
 

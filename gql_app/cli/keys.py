@@ -15,6 +15,7 @@ from gql_app.cli.database import run_on_database
 from gql_app.cli.errors import CliError
 from gql_app.config import Settings, get_settings
 from gql_app.db import create_session_factory
+from gql_app.security.signing_keys import KeyDecryptionError
 from gql_app.services import signing_keys as signing_keys_service
 from gql_app.services.signing_keys import KeyState, KeyStatus, SigningKeyError
 
@@ -66,7 +67,7 @@ async def _change(engine: AsyncEngine, *, change: KeyChange, settings: Settings)
     async with create_session_factory(engine)() as session:
         try:
             status = await change(session, settings)
-        except SigningKeyError as error:
+        except (SigningKeyError, KeyDecryptionError) as error:
             raise CliError(str(error)) from None
         await session.commit()
         return status
@@ -115,7 +116,9 @@ def _activated(settings: Settings, status: KeyStatus) -> str:
 def _retired(settings: Settings, status: KeyStatus) -> str:
     return (
         f"{status.kid} retired: no longer published, and the tokens it signed are refused "
-        f"(by every worker within {settings.signing_key_cache_seconds:g} s)"
+        f"by every worker within {settings.signing_key_cache_seconds:g} s, and by services "
+        f"once their copy of the key set expires (at most {settings.jwks_max_age_seconds} s "
+        "if they honour its Cache-Control)"
     )
 
 
@@ -179,8 +182,10 @@ def add_keys_command(commands: Commands) -> None:
         _run_activate,
         help="make a key sign from now on",
         description="The key signs from now on; the one before it goes on verifying until "
-        "retired. Verifiers that cached the JWKS before the key was published fetch it again "
-        "when they meet its kid.",
+        "retired. A service that fetched the key set before this key was published fetches "
+        "it again when it meets the new kid (PyJWKClient and jose at most every 30 s), so "
+        "activating before SIGNING_KEY_PUBLISH_SECONDS may see new tokens refused there "
+        "for that long.",
     )
     activate.add_argument("kid", metavar="KID", help="the key, as `keys list` shows it")
     retire = action(

@@ -6,7 +6,7 @@ algorithm, never the one its header names.
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 from cryptography.exceptions import InvalidTag
@@ -38,8 +38,8 @@ class GeneratedKey:
     kid: str
     algorithm: SigningAlgorithm
     public_jwk: dict[str, Any]
-    private_key: PrivateKey
-    private_bytes: bytes
+    private_key: PrivateKey = field(repr=False)
+    private_bytes: bytes = field(repr=False)
 
 
 def new_kid() -> str:
@@ -105,9 +105,8 @@ def public_jwk(private_key: PrivateKey, *, kid: str, algorithm: SigningAlgorithm
     return {**public, "kid": kid, "alg": algorithm, "use": "sig"}
 
 
-def load_public_key(jwk: dict[str, Any]) -> PublicKey:
+def load_public_key(jwk: dict[str, Any], *, algorithm: str) -> PublicKey:
     """The verification key of a published JWK (an HS256 key verifies with its secret)."""
-    algorithm = jwk["alg"]
     if algorithm == "ES256":
         return cast(PublicKey, ECAlgorithm.from_jwk(jwk))
     if algorithm == "EdDSA":

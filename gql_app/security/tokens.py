@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import jwt
@@ -32,7 +32,7 @@ class TokenSigner:
 
     kid: str
     algorithm: str
-    key: PrivateKey
+    key: PrivateKey = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class TokenVerifier:
 
     kid: str
     algorithm: str
-    key: PublicKey
+    key: PublicKey = field(repr=False)
 
 
 def create_access_token(
@@ -70,16 +70,37 @@ def create_access_token(
     )
 
 
-def key_id_of(token: str) -> str:
-    """The ``kid`` a token names, read before its signature is checked."""
+def key_id_of(token: str) -> str | None:
+    """The ``kid`` a token names, read before its signature is checked; None when it names
+    none (as tokens signed before there were signing keys)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
         raise AuthenticationError(ErrorReason.TOKEN_INVALID) from error
     kid = header.get("kid")
+    if kid is None:
+        return None
     if not isinstance(kid, str) or not kid:
         raise AuthenticationError(ErrorReason.TOKEN_INVALID)
     return kid
+
+
+def signed_before_signing_keys(token: str, *, settings: Settings) -> bool:
+    """Whether a token without a ``kid`` is one this server issued before it had signing
+    keys (HS256 under SECRET_KEY itself). Such a token is never accepted: this only lets
+    its holder be told to refresh (TOKEN_EXPIRED) rather than to sign in again."""
+    try:
+        jwt.decode(
+            token,
+            settings.secret_key_value,
+            algorithms=["HS256"],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"verify_exp": False},
+        )
+    except jwt.PyJWTError:
+        return False
+    return True
 
 
 def decode_access_token(token: str, *, key: TokenVerifier, settings: Settings) -> AccessTokenClaims:

@@ -326,10 +326,7 @@ async def _with_access_token(
 async def authenticate(
     *, session: AsyncSession, settings: Settings, keys: KeyRing, access_token: str
 ) -> Viewer:
-    key = await keys.verification_key(session=session, kid=tokens.key_id_of(access_token))
-    if key is None:
-        # Unknown, or retired: what it signed is refused like a forgery.
-        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
+    key = await _verification_key(session=session, settings=settings, keys=keys, token=access_token)
     claims = tokens.decode_access_token(access_token, key=key, settings=settings)
     found = await sessions_crud.get_with_user(session=session, session_id=claims.session_id)
     if found is None:
@@ -342,3 +339,24 @@ async def authenticate(
     if not user.is_active:
         raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
     return Viewer(user=user, auth_session=auth_session)
+
+
+async def _verification_key(
+    *, session: AsyncSession, settings: Settings, keys: KeyRing, token: str
+) -> tokens.TokenVerifier:
+    """The key that checks the token. A genuine token that can no longer be checked (its
+    key was retired, or it predates signing keys) is TOKEN_EXPIRED, so its holder
+    refreshes as on expiry; an unknown key is TOKEN_INVALID, like a forgery."""
+    kid = tokens.key_id_of(token)
+    if kid is None:
+        if tokens.signed_before_signing_keys(token, settings=settings):
+            raise AuthenticationError(ErrorReason.TOKEN_EXPIRED)
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
+    key = await keys.verification_key(session=session, kid=kid)
+    if key is not None:
+        return key
+    retired = await keys.retired_key(session=session, kid=kid)
+    if retired is not None:
+        tokens.decode_access_token(token, key=retired, settings=settings)
+        raise AuthenticationError(ErrorReason.TOKEN_EXPIRED)
+    raise AuthenticationError(ErrorReason.TOKEN_INVALID)

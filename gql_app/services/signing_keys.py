@@ -18,8 +18,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS
 from gql_app.config import Settings
 from gql_app.crud import signing_keys as signing_keys_crud
+from gql_app.db import database_unreachable
+from gql_app.errors import ServiceUnavailableError, Unavailable
 from gql_app.models import SigningKey
 from gql_app.models.base import utc_now
 from gql_app.security import signing_keys as key_material
@@ -35,6 +38,10 @@ logger = logging.getLogger(__name__)
 # A token naming a kid this worker does not know makes it read the keys again, at most
 # this often: a key activated elsewhere is trusted at once, and made-up kids cost nothing.
 UNKNOWN_KID_RELOAD_SECONDS = 1.0
+# After a read the database did not answer, how long the requests waiting on it are
+# answered SERVICE_UNAVAILABLE without trying again.
+READ_FAILURE_PAUSE_SECONDS = 1.0
+_INSTANT = timedelta(microseconds=1)
 
 
 class KeyState(StrEnum):
@@ -97,7 +104,8 @@ class KeySet:
     """Every stored key, as of one read."""
 
     def __init__(self, keys: Sequence[StoredKey]) -> None:
-        self.keys = sorted(keys, key=lambda key: (key.activates_at, key.created_at))
+        # The kid last: keys made in the same instant are still in one order everywhere.
+        self.keys = sorted(keys, key=lambda key: (key.activates_at, key.created_at, key.kid))
         self._by_kid = {key.kid: key for key in self.keys}
 
     def find(self, kid: str) -> StoredKey | None:
@@ -108,8 +116,17 @@ class KeySet:
         active = [k for k in self.keys if k.retired_at is None and k.activates_at <= now]
         return active[-1] if active else None
 
+    def signer(self, now: datetime) -> StoredKey | None:
+        """The key to sign with: the current one; with none yet (the only key was made by
+        a host whose clock is a little ahead), the first that will be, already published."""
+        current = self.current(now)
+        if current is not None:
+            return current
+        pending = self.pending(now)
+        return pending[0] if pending else None
+
     def state(self, key: StoredKey, now: datetime) -> KeyState:
-        if key.retired_at is not None and key.retired_at <= now:
+        if key.retired_at is not None:
             return KeyState.RETIRED
         if key.activates_at > now:
             return KeyState.NEXT
@@ -151,6 +168,32 @@ class KeySet:
             for key in self.keys
             if key.published and self.state(key, now) is not KeyState.RETIRED
         ]
+
+
+def private_key_of(key: StoredKey, settings: Settings) -> key_material.PrivateKey:
+    """The key's private half, decrypted with the key-encryption key, or with the one
+    derived from SECRET_KEY for keys stored before KEY_ENCRYPTION_KEY was set."""
+    secrets = settings.key_encryption_secrets
+    for secret in secrets[:-1]:
+        try:
+            private_bytes = key_material.decrypt_private_key(
+                key.encrypted_private_key, encryption_key=secret, kid=key.kid
+            )
+        except key_material.KeyDecryptionError:
+            continue
+        return key_material.load_private_key(private_bytes, algorithm=key.algorithm)
+    private_bytes = key_material.decrypt_private_key(
+        key.encrypted_private_key, encryption_key=secrets[-1], kid=key.kid
+    )
+    return key_material.load_private_key(private_bytes, algorithm=key.algorithm)
+
+
+def _check_decryptable(keys: KeySet, settings: Settings) -> None:
+    """Raises KeyDecryptionError unless every key still in use decrypts here: a process
+    with the wrong SECRET_KEY must not add a key that no other worker could use."""
+    for key in keys.keys:
+        if key.retired_at is None:
+            private_key_of(key, settings)
 
 
 async def read_keys(*, session: AsyncSession) -> KeySet:
@@ -204,10 +247,17 @@ async def ensure_signing_key(
     now = now or utc_now()
     await signing_keys_crud.lock_for_changes(session=session)
     keys = await read_keys(session=session)
+    _check_decryptable(keys, settings)
+    # A key of another algorithm waiting to sign was made for a JWT_ALGORITHM since
+    # changed back: it never signed, so it goes.
+    abandoned = [k.kid for k in keys.pending(now) if k.algorithm != settings.jwt_algorithm]
+    if abandoned:
+        await signing_keys_crud.retire(session=session, kids=abandoned, now=now)
+        keys = await read_keys(session=session)
     current = keys.current(now)
     if current is not None and current.algorithm == settings.jwt_algorithm:
         return None
-    if any(key.algorithm == settings.jwt_algorithm for key in keys.pending(now)):
+    if keys.pending(now):
         return None
     activates_at = _first_use(
         settings, replacing=current, algorithm=settings.jwt_algorithm, now=now
@@ -231,10 +281,21 @@ async def ensure_signing_key(
 async def rotate_signing_key(
     *, session: AsyncSession, settings: Settings, now: datetime | None = None
 ) -> KeyStatus:
-    """A new key of ``JWT_ALGORITHM``, published at once, signing after the publish delay."""
+    """A new key of ``JWT_ALGORITHM``, published at once, signing after the publish delay.
+
+    Refused while another key waits to sign: its time would come after this one's and
+    take signing back from it.
+    """
     now = now or utc_now()
     await signing_keys_crud.lock_for_changes(session=session)
     keys = await read_keys(session=session)
+    _check_decryptable(keys, settings)
+    if pending := keys.pending(now):
+        raise SigningKeyError(
+            f"signing key {pending[0].kid} already waits to sign (from "
+            f"{pending[0].activates_at.isoformat(timespec='seconds')}): activate or retire it "
+            "first"
+        )
     current = keys.current(now)
     created = await _create_key(
         session=session,
@@ -271,7 +332,11 @@ async def activate_signing_key(
     keys, _, state = await _changeable(session=session, kid=kid, now=now)
     if state is KeyState.CURRENT:
         raise SigningKeyError(f"signing key {kid} already signs")
-    await signing_keys_crud.set_activates_at(session=session, kid=kid, activates_at=now)
+    # Just after the key signing now, even if another host's clock put that one a moment
+    # ahead of this one's: activated means signing, whatever the clocks say.
+    current = keys.current(now)
+    activates_at = now if current is None else max(now, current.activates_at + _INSTANT)
+    await signing_keys_crud.set_activates_at(session=session, kid=kid, activates_at=activates_at)
     others = [other for other in keys.keys if other.kid != kid]
     activated = StoredKey.of(await _reloaded(session, kid))
     return KeySet([*others, activated]).status(activated, now)
@@ -340,6 +405,7 @@ async def rotate_when_due(
     now = now or utc_now()
     await signing_keys_crud.lock_for_changes(session=session)
     keys = await read_keys(session=session)
+    _check_decryptable(keys, settings)
     done: list[str] = []
     expired = [
         key.kid
@@ -379,6 +445,8 @@ class KeyRing:
         self._settings = settings
         self._keys: KeySet | None = None
         self._read_at = -math.inf
+        self._unknown_kid_read_at = -math.inf
+        self._failed_at = -math.inf
         self._reading = asyncio.Lock()
         self._signers: dict[str, TokenSigner] = {}
         self._verifiers: dict[str, TokenVerifier] = {}
@@ -402,7 +470,18 @@ class KeyRing:
             # Requests that waited here for another's read use what it read.
             if self._keys is not None and time.monotonic() - self._read_at < older_than:
                 return self._keys
-            keys = await read_keys(session=session)
+            if time.monotonic() - self._failed_at < READ_FAILURE_PAUSE_SECONDS:
+                # The database just failed to answer: the requests queued behind that read
+                # are answered at once rather than each waiting out a timeout in turn.
+                raise ServiceUnavailableError(
+                    Unavailable.DATABASE, retry_after=OUTAGE_RETRY_AFTER_SECONDS
+                )
+            try:
+                keys = await read_keys(session=session)
+            except Exception as error:
+                if database_unreachable(error):
+                    self._failed_at = time.monotonic()
+                raise
             self._keys, self._read_at = keys, time.monotonic()
             return keys
 
@@ -411,35 +490,63 @@ class KeyRing:
         not started on). A key created here is the caller's to commit, so it is not kept
         until a later read finds it stored."""
         now = utc_now()
-        current = (await self._fresh(session)).current(now)
-        if current is None:
-            current = (await self._read(session, older_than=0)).current(now)
-        if current is None:
+        signer = (await self._fresh(session)).signer(now)
+        if signer is None:
+            signer = (await self._read(session, older_than=0)).signer(now)
+        if signer is None:
             await ensure_signing_key(session=session, settings=self._settings, now=now)
             self.forget()
-            current = (await read_keys(session=session)).current(now)
-            assert current is not None, "ensure_signing_key made one"
-        return self._signer(current)
+            signer = (await read_keys(session=session)).signer(now)
+            if signer is None:
+                raise RuntimeError("no signing key, even after creating one")
+        return self._signer(signer)
 
     async def verification_key(self, *, session: AsyncSession, kid: str) -> TokenVerifier | None:
         """The key that checks tokens naming ``kid``, or None when none may (unknown or
         retired)."""
-        keys = await self._fresh(session)
-        key = keys.find(kid)
-        if key is None:
-            keys = await self._read(session, older_than=UNKNOWN_KID_RELOAD_SECONDS)
-            key = keys.find(kid)
+        key, keys = await self._find(session, kid)
         if key is None or keys.state(key, utc_now()) is KeyState.RETIRED:
             return None
         return self._verifier(key)
 
+    async def retired_key(self, *, session: AsyncSession, kid: str) -> TokenVerifier | None:
+        """The key ``kid`` names if it was retired: what it signed is genuine but no longer
+        accepted, which its holder is told so that it refreshes."""
+        key, keys = await self._find(session, kid)
+        if key is None or keys.state(key, utc_now()) is not KeyState.RETIRED:
+            return None
+        return self._verifier(key)
+
+    async def _find(self, session: AsyncSession, kid: str) -> tuple[StoredKey | None, KeySet]:
+        keys = await self._fresh(session)
+        key = keys.find(kid)
+        if key is None and (
+            time.monotonic() - self._unknown_kid_read_at >= UNKNOWN_KID_RELOAD_SECONDS
+        ):
+            self._unknown_kid_read_at = time.monotonic()
+            keys = await self._read(session, older_than=0)
+            key = keys.find(kid)
+        return key, keys
+
     async def published_jwks(self, *, session: AsyncSession) -> list[dict[str, Any]]:
-        return (await self._fresh(session)).published_jwks(utc_now())
+        """The key set to publish. While the database cannot be read, the last one read:
+        services that verify offline must go on doing so through an outage."""
+        try:
+            keys = await self._fresh(session)
+        except Exception as error:
+            stale = self._keys
+            unreachable = isinstance(error, ServiceUnavailableError) or database_unreachable(error)
+            if stale is None or not unreachable:
+                raise
+            logger.warning("signing keys unreadable; publishing the ones read before")
+            keys = stale
+        return keys.published_jwks(utc_now())
 
     def _signer(self, key: StoredKey) -> TokenSigner:
         signer = self._signers.get(key.kid)
         if signer is None:
-            signer = TokenSigner(kid=key.kid, algorithm=key.algorithm, key=self._private_key(key))
+            private_key = private_key_of(key, self._settings)
+            signer = TokenSigner(kid=key.kid, algorithm=key.algorithm, key=private_key)
             self._signers[key.kid] = signer
         return signer
 
@@ -449,19 +556,11 @@ class KeyRing:
             # An HMAC key checks with the secret that signs; the others with the public half.
             material: key_material.PublicKey
             if key.published:
-                material = key_material.load_public_key(key.public_jwk)
+                material = key_material.load_public_key(key.public_jwk, algorithm=key.algorithm)
             else:
-                secret = self._private_key(key)
+                secret = private_key_of(key, self._settings)
                 assert isinstance(secret, bytes), "only HMAC keys are unpublished"
                 material = secret
             verifier = TokenVerifier(kid=key.kid, algorithm=key.algorithm, key=material)
             self._verifiers[key.kid] = verifier
         return verifier
-
-    def _private_key(self, key: StoredKey) -> key_material.PrivateKey:
-        private_bytes = key_material.decrypt_private_key(
-            key.encrypted_private_key,
-            encryption_key=self._settings.key_encryption_secret,
-            kid=key.kid,
-        )
-        return key_material.load_private_key(private_bytes, algorithm=key.algorithm)

@@ -185,7 +185,8 @@ class TestDiscovery:
             "issuer": settings.jwt_issuer,
             "jwks_uri": f"http://test{JWKS}",
         }
-        assert response.headers["cache-control"].startswith("public, max-age=")
+        # Its address came from the request: no shared cache may keep it for others.
+        assert response.headers["cache-control"] == "private, max-age=600"
 
     async def test_an_issuer_that_is_a_url_is_where_the_key_set_is(
         self, settings: Settings, async_test_db: tuple[AsyncEngine, SessionFactory]
@@ -193,12 +194,14 @@ class TestDiscovery:
         # Behind a proxy the request's own address may not be the public one.
         app = app_with(settings, async_test_db, jwt_issuer="https://auth.example.com/")
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
-            document = (await http.get(DISCOVERY)).json()
+            response = await http.get(DISCOVERY)
+            document = response.json()
 
         assert document == {
             "issuer": "https://auth.example.com/",
             "jwks_uri": f"https://auth.example.com{JWKS}",
         }
+        assert response.headers["cache-control"] == "public, max-age=600"
 
 
 def forged_hmac(token: str, secret: bytes) -> str:
@@ -277,6 +280,21 @@ class TestTokensTheApiRefuses:
 
         await self.refused(gql, jwt.encode(claims, stranger, algorithm="ES256"))
 
+
+class TestGenuineTokensNoLongerAccepted:
+    """Refused, but as TOKEN_EXPIRED: the client refreshes, as on expiry, instead of
+    sending its user to sign in again."""
+
+    @pytest.fixture
+    async def token(self, gql: GraphQLClient, test_user: User) -> str:
+        return await login_token(gql, test_user)
+
+    async def answer(self, gql: GraphQLClient, token: str) -> tuple[str, str]:
+        response = await gql(ME, headers={"Authorization": f"Bearer {token}"})
+        assert response.data is None
+        [error] = response.errors
+        return error["extensions"]["code"], error["extensions"]["reason"]
+
     async def test_a_token_of_a_retired_key(
         self,
         gql: GraphQLClient,
@@ -293,8 +311,24 @@ class TestTokensTheApiRefuses:
         )
         await db_session.commit()
         app.state.key_ring.forget()
+        header, payload, signature = token.split(".")
+        flipped = b64(bytes(b ^ 1 for b in base64.urlsafe_b64decode(signature + "==")))
 
-        await self.refused(gql, token)
+        assert await self.answer(gql, token) == ("UNAUTHENTICATED", "TOKEN_EXPIRED")
+        # A forgery naming the retired key is still just invalid.
+        forged = f"{header}.{payload}.{flipped}"
+        assert await self.answer(gql, forged) == ("UNAUTHENTICATED", "TOKEN_INVALID")
+
+    async def test_a_token_issued_before_there_were_signing_keys(
+        self, gql: GraphQLClient, token: str, settings: Settings
+    ) -> None:
+        # What this server issued until signing keys came: HS256 under SECRET_KEY, no kid.
+        claims = jwt.decode(token, options={"verify_signature": False})
+        legacy = jwt.encode(claims, settings.secret_key_value, algorithm="HS256")
+        forged = jwt.encode(claims, "another-secret-that-is-long-enough-0123456789", "HS256")
+
+        assert await self.answer(gql, legacy) == ("UNAUTHENTICATED", "TOKEN_EXPIRED")
+        assert await self.answer(gql, forged) == ("UNAUTHENTICATED", "TOKEN_INVALID")
 
 
 class TestRotationWithoutSigningAnyoneOut:

@@ -62,7 +62,11 @@ class TestGeneratedKeys:
     ) -> None:
         key = generate_key(algorithm)
         private = load_private_key(key.private_bytes, algorithm=algorithm)
-        verifying = private if algorithm == "HS256" else load_public_key(key.public_jwk)
+        verifying = (
+            private
+            if algorithm == "HS256"
+            else load_public_key(key.public_jwk, algorithm=algorithm)
+        )
 
         token = jwt.encode({"sub": "x"}, private, algorithm=algorithm)
 

@@ -49,7 +49,9 @@ def verifier(algorithm: SigningAlgorithm = "ES256") -> TokenVerifier:
     key = stored_key(algorithm)
     if isinstance(key.private_key, bytes):
         return TokenVerifier(kid=key.kid, algorithm=algorithm, key=key.private_key)
-    return TokenVerifier(kid=key.kid, algorithm=algorithm, key=load_public_key(key.public_jwk))
+    return TokenVerifier(
+        kid=key.kid, algorithm=algorithm, key=load_public_key(key.public_jwk, algorithm=algorithm)
+    )
 
 
 def valid_claims(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -218,7 +220,7 @@ class TestAccessTokenRejected:
         # The classic algorithm confusion: the public key is public, so anyone can make
         # this HMAC; a verifier that let the header choose the algorithm would accept it.
         key = stored_key(algorithm)
-        public = load_public_key(key.public_jwk)
+        public = load_public_key(key.public_jwk, algorithm=algorithm)
         assert not isinstance(public, bytes)
         secret = (
             public.public_bytes(
@@ -251,7 +253,6 @@ class TestAccessTokenRejected:
     @pytest.mark.parametrize(
         "headers",
         [
-            pytest.param({}, id="no-kid"),
             pytest.param({"kid": ""}, id="empty-kid"),
             pytest.param({"kid": 7}, id="kid-a-number"),
         ],
@@ -315,3 +316,9 @@ class TestSuccessorRefreshTokens:
     def test_a_malformed_token_still_has_a_successor(self) -> None:
         # A lone surrogate from a client must not raise on the way to "unknown token".
         assert len(tokens.successor_refresh_token("\udcff", key=self.KEY)) == 43
+
+
+def test_a_token_without_a_kid_names_no_key(settings: Settings) -> None:
+    token = jwt.encode(valid_claims(settings), "k" * 32, algorithm="HS256")
+
+    assert tokens.key_id_of(token) is None

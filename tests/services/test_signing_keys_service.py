@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+# Imported before any test freezes the clock: its compiled parts check datetime's size as
+# they load, and freezegun's stand-in fails that check.
+import asyncpg  # noqa: F401
 import pytest
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
@@ -16,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
 from gql_app.db import SessionFactory, create_engine
+from gql_app.error_reasons import ErrorReason
+from gql_app.errors import ServiceUnavailableError
 from gql_app.migrations import upgrade_to_head
 from gql_app.security.signing_keys import KeyDecryptionError, SigningAlgorithm
 from gql_app.services import signing_keys as keys_service
@@ -23,6 +28,7 @@ from gql_app.services.signing_keys import KeyRing, KeyState, KeyStatus, SigningK
 from tests.e2e.postgres import database_name, drop_database, postgres_server, recreate_database
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
+REFUSING_DATABASE = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
 HOUR = timedelta(hours=1)
 
 
@@ -44,7 +50,10 @@ async def states(session: AsyncSession) -> list[tuple[str, str, KeyState]]:
 
 
 async def first_key(session: AsyncSession, settings: Settings) -> str:
-    await keys_service.ensure_signing_key(session=session, settings=settings)
+    """A key that has signed since the day before NOW."""
+    await keys_service.ensure_signing_key(
+        session=session, settings=settings, now=datetime.now(UTC) - timedelta(days=1)
+    )
     await session.commit()
     [(kid, _, _)] = await states(session)
     return kid
@@ -306,7 +315,8 @@ class TestAutomaticRotation:
         self, db_session: AsyncSession, settings: Settings, clock: FrozenDateTimeFactory
     ) -> None:
         monthly = settings.model_copy(update={"signing_key_rotation_days": 30})
-        old = await first_key(db_session, monthly)
+        await keys_service.ensure_signing_key(session=db_session, settings=monthly)
+        [(old, _, _)] = await states(db_session)
 
         clock.tick(timedelta(days=30) - HOUR - timedelta(seconds=1))
         assert await keys_service.rotate_when_due(session=db_session, settings=monthly) == []
@@ -327,6 +337,62 @@ class TestAutomaticRotation:
             KeyState.RETIRED,
             KeyState.CURRENT,
         ]
+
+
+class TestKeyChangesThatAreRefused:
+    @pytest.mark.usefixtures("clock")
+    async def test_a_rotation_while_another_key_waits_to_sign(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        # Its time would come after the new key's, and take signing back from it.
+        await first_key(db_session, settings)
+        pending = await rotated(db_session, settings)
+
+        with pytest.raises(SigningKeyError, match=f"{pending.kid} already waits to sign"):
+            await keys_service.rotate_signing_key(session=db_session, settings=settings)
+
+    @pytest.mark.usefixtures("clock")
+    async def test_an_algorithm_changed_back_drops_the_key_made_for_the_change(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        old = await first_key(db_session, settings)
+        await keys_service.ensure_signing_key(
+            session=db_session, settings=with_algorithm(settings, "EdDSA")
+        )
+
+        done = await keys_service.ensure_signing_key(session=db_session, settings=settings)
+
+        assert done is None
+        assert [(algorithm, state) for _, algorithm, state in await states(db_session)] == [
+            ("ES256", KeyState.CURRENT),
+            ("EdDSA", KeyState.RETIRED),
+        ]
+        assert (await states(db_session))[0][0] == old
+
+    @pytest.mark.usefixtures("clock")
+    @pytest.mark.parametrize("change", ["ensure", "rotate", "rotate_when_due"])
+    async def test_no_key_is_added_by_a_process_that_cannot_decrypt_the_others(
+        self, db_session: AsyncSession, settings: Settings, change: str
+    ) -> None:
+        await first_key(db_session, settings)
+        wrong = settings.model_copy(
+            update={
+                "secret_key": SecretStr("w" * 48),
+                "jwt_algorithm": "EdDSA",
+                "signing_key_rotation_days": 1,
+            }
+        )
+        act = {
+            "ensure": keys_service.ensure_signing_key,
+            "rotate": keys_service.rotate_signing_key,
+            "rotate_when_due": keys_service.rotate_when_due,
+        }[change]
+
+        with pytest.raises(KeyDecryptionError):
+            await act(session=db_session, settings=wrong)
+        await db_session.rollback()
+
+        assert len(await states(db_session)) == 1
 
 
 class CountedReads:
@@ -407,8 +473,8 @@ class TestKeyRing:
             new = await rotated(elsewhere, settings)
         reads = CountedReads(engine)
 
-        clock.tick(timedelta(seconds=1))
-        # Published elsewhere a moment ago: known at once, without waiting for the cache.
+        # Published elsewhere just after this worker read the keys: known at once, without
+        # waiting for the cache.
         assert (await ring.verification_key(session=db_session, kid=new.kid)) is not None
         assert await ring.verification_key(session=db_session, kid="made-up") is None
         assert await ring.verification_key(session=db_session, kid="made-up-too") is None
@@ -423,11 +489,12 @@ class TestKeyRing:
     ) -> None:
         ring = KeyRing(settings)
         old = await first_key(db_session, settings)
+        hmac_key = await rotated(db_session, with_algorithm(settings, "HS256"))
         pending = await rotated(db_session, with_algorithm(settings, "EdDSA"))
-        await rotated(db_session, with_algorithm(settings, "HS256"))
 
         jwks = await ring.published_jwks(session=db_session)
 
+        assert hmac_key.state is KeyState.CURRENT
         assert [(key["kid"], key["alg"]) for key in jwks] == [
             (old, "ES256"),
             (pending.kid, "EdDSA"),
@@ -447,6 +514,54 @@ class TestKeyRing:
         assert verifier.key == signer.key
         assert isinstance(verifier.key, bytes)
 
+    async def test_a_key_made_by_a_host_whose_clock_is_ahead_signs_already(
+        self, db_session: AsyncSession, settings: Settings, clock: FrozenDateTimeFactory
+    ) -> None:
+        await keys_service.ensure_signing_key(
+            session=db_session, settings=settings, now=NOW + timedelta(seconds=2)
+        )
+        await db_session.commit()
+
+        signer = await KeyRing(settings).signing_key(session=db_session)
+
+        [(kid, _, state)] = await states(db_session)
+        assert (signer.kid, state) == (kid, KeyState.NEXT)
+
+    async def test_after_a_failed_read_the_requests_behind_it_do_not_wait_again(
+        self, settings: Settings, clock: FrozenDateTimeFactory
+    ) -> None:
+        engine = create_engine(REFUSING_DATABASE)
+        ring = KeyRing(settings)
+        try:
+            async with AsyncSession(engine) as session:
+                with pytest.raises(OSError):  # noqa: PT011 - the driver's own refusal
+                    await ring.signing_key(session=session)
+                with pytest.raises(ServiceUnavailableError) as caught:
+                    await ring.verification_key(session=session, kid="any")
+                assert caught.value.reason is ErrorReason.DATABASE_UNAVAILABLE
+                clock.tick(timedelta(seconds=1))
+                with pytest.raises(OSError):  # noqa: PT011 - it tries again
+                    await ring.verification_key(session=session, kid="any")
+        finally:
+            await engine.dispose()
+
+    async def test_the_key_set_is_still_published_while_the_database_is_down(
+        self, db_session: AsyncSession, settings: Settings, clock: FrozenDateTimeFactory
+    ) -> None:
+        ring = KeyRing(settings)
+        kid = await first_key(db_session, settings)
+        assert [key["kid"] for key in await ring.published_jwks(session=db_session)] == [kid]
+        engine = create_engine(REFUSING_DATABASE)
+        clock.tick(timedelta(seconds=settings.signing_key_cache_seconds + 1))
+        try:
+            async with AsyncSession(engine) as session:
+                stale = await ring.published_jwks(session=session)
+                again = await ring.published_jwks(session=session)
+        finally:
+            await engine.dispose()
+
+        assert [key["kid"] for key in stale] == [key["kid"] for key in again] == [kid]
+
     @pytest.mark.usefixtures("clock")
     async def test_keys_stored_under_another_secret_are_refused_plainly(
         self, db_session: AsyncSession, settings: Settings
@@ -456,6 +571,18 @@ class TestKeyRing:
 
         with pytest.raises(KeyDecryptionError, match="SECRET_KEY or KEY_ENCRYPTION_KEY"):
             await KeyRing(other_secret).signing_key(session=db_session)
+
+    @pytest.mark.usefixtures("clock")
+    async def test_keys_stored_before_a_key_encryption_key_was_set_still_decrypt(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        before = await KeyRing(settings).signing_key(session=db_session)
+        await db_session.commit()
+        with_dedicated_key = settings.model_copy(update={"key_encryption_key": SecretStr("e" * 48)})
+
+        after = await KeyRing(with_dedicated_key).signing_key(session=db_session)
+
+        assert after.kid == before.kid
 
     @pytest.mark.usefixtures("clock")
     async def test_a_key_encryption_key_frees_the_keys_from_the_secret_key(

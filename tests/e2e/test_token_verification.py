@@ -252,7 +252,8 @@ def test_through_a_rotation_both_keys_verify_and_the_retired_one_is_refused(
     assert whoami(resource, new_token).json() == {"sub": user.id, "kid": new_kid}
     with pytest.raises(GqlAppError) as refused:
         gql(ME, token=old_token)
-    assert (refused.value.code, refused.value.reason) == ("UNAUTHENTICATED", "TOKEN_INVALID")
+    # Genuine, but its key is withdrawn: its holder is told to refresh, not to sign in.
+    assert (refused.value.code, refused.value.reason) == ("UNAUTHENTICATED", "TOKEN_EXPIRED")
     # Offline verification has this price: a verifier honours a retirement only when its
     # cached key set expires. The one with the long cache still holds the retired key.
     stale = long_cache.get_signing_key(old_kid)

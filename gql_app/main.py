@@ -31,6 +31,7 @@ from gql_app.db import (
     create_engine_for,
     create_migration_engine,
     create_session_factory,
+    database_unreachable,
     watch_availability,
 )
 from gql_app.email.backends import backend_from_settings
@@ -184,14 +185,22 @@ async def _ensure_signing_key(app: FastAPI, settings: Settings) -> None:
     """A key to sign with before the first request, made once however many workers start
     together; and the proof that this worker can decrypt it (a changed SECRET_KEY or
     KEY_ENCRYPTION_KEY stops the start, with that said, rather than every sign-in)."""
-    async with app.state.session_factory() as session:
-        done = await signing_keys_service.ensure_signing_key(session=session, settings=settings)
-        await session.commit()
-        if done:
-            logger.info("%s", done)
-        key_ring: KeyRing = app.state.key_ring
-        key_ring.forget()
-        await key_ring.signing_key(session=session)
+    key_ring: KeyRing = app.state.key_ring
+    try:
+        async with app.state.session_factory() as session:
+            done = await signing_keys_service.ensure_signing_key(session=session, settings=settings)
+            await session.commit()
+            key_ring.forget()
+            await key_ring.signing_key(session=session)
+    except Exception as error:
+        if not database_unreachable(error):
+            raise
+        # A worker replaced during an outage must start, to answer SERVICE_UNAVAILABLE and
+        # /healthz; the keys are read, or made, at the first sign-in.
+        logger.warning("signing keys not checked at startup: the database does not answer")
+        return
+    if done:
+        logger.info("%s", done)
 
 
 def _start_key_rotation(app: FastAPI, settings: Settings) -> "asyncio.Task[None] | None":

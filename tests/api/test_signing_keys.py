@@ -28,7 +28,11 @@ from gql_app.models import SigningKey, User
 from gql_app.security.signing_keys import PRIVATE_JWK_MEMBERS, KeyDecryptionError
 from gql_app.services import signing_keys as keys_service
 from tests.api.test_app import file_settings
-from tests.api.test_outages import app_with, database_down  # noqa: F401 - a fixture
+from tests.api.test_outages import (  # noqa: F401 - database_down is a fixture
+    REFUSING_DATABASE,
+    app_with,
+    database_down,
+)
 from tests.conftest import LogRecords
 from tests.factories import USER_PASSWORD
 from tests.graphql import LOGIN, GraphQLClient
@@ -366,6 +370,17 @@ class TestStartup:
                 keys = await stored_keys(session)
 
             assert [(key.algorithm, key.retired_at) for key in keys] == [("ES256", None)]
+
+    async def test_starts_while_the_database_is_down_and_says_so(
+        self, settings: Settings, app_log: LogRecords
+    ) -> None:
+        app = create_app(settings.model_copy(update={"database_url": REFUSING_DATABASE}))
+        async with app.router.lifespan_context(app):
+            pass
+
+        assert "signing keys not checked at startup: the database does not answer" in [
+            record.getMessage() for record in app_log.records
+        ]
 
     async def test_refuses_to_start_on_keys_it_cannot_decrypt(self, tmp_path: Path) -> None:
         app = create_app(file_settings(tmp_path))

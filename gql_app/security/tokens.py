@@ -2,8 +2,10 @@
 stored hashed."""
 
 import base64
+import binascii
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -73,10 +75,15 @@ def create_access_token(
 def key_id_of(token: str) -> str | None:
     """The ``kid`` a token names, read before its signature is checked; None when it names
     none (as tokens signed before there were signing keys)."""
+    # Only the header: PyJWT's get_unverified_header decodes the whole token, which the
+    # check that follows does again (a third of an HS256 check, measured).
+    segment = token.split(".", 1)[0]
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as error:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error) as error:
         raise AuthenticationError(ErrorReason.TOKEN_INVALID) from error
+    if not isinstance(header, dict):
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
     kid = header.get("kid")
     if kid is None:
         return None

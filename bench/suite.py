@@ -4,6 +4,8 @@ For each database (SQLite always; PostgreSQL when TEST_DATABASE_URL or DATABASE_
 one) it seeds users, starts one uvicorn worker with production settings, and drives it
 with wrk from a separate process. GraphQL and baseline runs alternate within a scenario,
 and ratios are medians of the rounds, so a noisy machine cannot decide the result alone.
+Beside them, in this process, it times signing and verifying one access token with each
+signing algorithm (bench/tokens.py), since every authenticated request verifies one.
 
 Run: `.venv/bin/python -m bench` (see BENCHMARKS.md for the options and the last results).
 """
@@ -33,6 +35,7 @@ from bench.seed import (
     seed_users,
 )
 from bench.server import RunningServer, production_environment, serve
+from bench.tokens import measure_tokens
 from bench.wrk import LoadResult, Request, run_wrk, wrk_executable
 from gql_app.security.passwords import configure_password_hashing, hash_password, verify_password
 
@@ -40,7 +43,9 @@ APP_FACTORY = "bench.baseline:create_bench_app"
 ADMIN_EMAIL = "bench-admin@example.com"
 ADMIN_PASSWORD = "bench-admin-passphrase-for-load"  # noqa: S105 - benchmark account only
 LAST_PAGE_OFFSET = 60
-SCENARIOS = frozenset({"me", "users", "pagination", "login"})
+SCENARIOS = frozenset({"me", "users", "pagination", "login", "tokens"})
+# The scenarios that need a server, and so a seeded database each.
+SERVED_SCENARIOS = SCENARIOS - {"tokens"}
 DATABASES = frozenset({"sqlite", "postgresql"})
 
 USER_FIELDS = "id email fullName isActive isSuperuser isVerified createdAt updatedAt"
@@ -75,6 +80,7 @@ class Options:
     output: Path
     warmup_seconds: float = 1
     verify_samples: int = 15
+    token_iterations: int = 3000
     scenarios: frozenset[str] = SCENARIOS
     databases: frozenset[str] = DATABASES
 
@@ -92,6 +98,13 @@ class DatabaseResults:
         self.metrics[metric] = value
         if any(run.failures for run in runs):
             self.invalid.add(metric)
+
+
+@dataclass
+class SuiteResults:
+    databases: list[DatabaseResults] = field(default_factory=list)
+    # Per algorithm; measured in this process, once for all databases.
+    tokens: dict[str, dict[str, float | int]] = field(default_factory=dict)
 
 
 def graphql(query: str, variables: Mapping[str, Any] | None = None) -> Request:
@@ -337,6 +350,15 @@ def _meets(metric: str, value: float) -> bool:
     return {">=": value >= target, "<": value < target, "<=": value <= target}[operator]
 
 
+def _token_table(tokens: Mapping[str, Mapping[str, float | int]]) -> str:
+    columns = ["sign_us", "sign_p90_us", "verify_us", "verify_p90_us"]
+    rows = [["token", "sign µs", "p90", "verify µs", "p90", "samples"]]
+    for algorithm, timing in tokens.items():
+        cells = [f"{timing[column]:.1f}" for column in columns]
+        rows.append([algorithm, *cells, str(timing["samples"])])
+    return _format(rows)
+
+
 def _table(all_results: list[DatabaseResults]) -> str:
     header = ["scenario", "target", *(r.database for r in all_results)]
     rows = [header]
@@ -352,7 +374,11 @@ def _table(all_results: list[DatabaseResults]) -> str:
                     verdict = "INVALID: some answers failed"
                 cells.append(f"{value:.2f} {verdict}")
         rows.append(cells)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return _format(rows)
+
+
+def _format(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(lines)
@@ -361,6 +387,7 @@ def _table(all_results: list[DatabaseResults]) -> str:
 def _environment_report() -> dict[str, Any]:
     packages = ["gql-app", "strawberry-graphql", "graphql-core", "fastapi", "uvicorn"]
     packages += ["sqlalchemy", "asyncpg", "aiosqlite", "pwdlib", "argon2-cffi"]
+    packages += ["pyjwt", "cryptography"]
     return {
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -368,8 +395,21 @@ def _environment_report() -> dict[str, Any]:
     }
 
 
-async def run(options: Options) -> list[DatabaseResults]:
-    wrk_executable()
+def _wants_tokens(scenarios: frozenset[str]) -> bool:
+    # `me` pays one token verify a request: its figures come with the tokens' own.
+    return bool(scenarios & {"tokens", "me"})
+
+
+async def run(options: Options) -> SuiteResults:
+    served = options.scenarios & SERVED_SCENARIOS
+    if served:
+        wrk_executable()
+    results = SuiteResults()
+    if _wants_tokens(options.scenarios):
+        # First, before any server or seeding shares the cores with it.
+        results.tokens = measure_tokens(options.token_iterations)
+    if not served:
+        return results
     # The servers hash at production's cost (production_environment), and so must the bound
     # their logins are compared with, whatever cost the process that runs the suite chose.
     configure_password_hashing(cost="standard")
@@ -377,7 +417,7 @@ async def run(options: Options) -> list[DatabaseResults]:
     verify = (
         await _verify_cpu_seconds(options.verify_samples) if "login" in options.scenarios else 0.0
     )
-    all_results = []
+    all_results = results.databases
     if "sqlite" in options.databases:
         async with _sqlite_database() as url:
             all_results.append(
@@ -391,7 +431,7 @@ async def run(options: Options) -> list[DatabaseResults]:
                     url, options.users_postgresql, options, "postgresql", verify=verify
                 )
             )
-    return all_results
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
         help="password verifies timed for the login bound (their median counts)",
     )
     parser.add_argument("--login-seconds", type=float, default=20, help="login storm length")
+    parser.add_argument(
+        "--token-iterations",
+        type=int,
+        default=3000,
+        help="tokens signed and verified per algorithm (their medians count; at most 10 s each)",
+    )
     parser.add_argument("--users-sqlite", type=int, default=100_000)
     parser.add_argument("--users-postgresql", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
@@ -421,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         choices=sorted(SCENARIOS),
-        help="run just this scenario (repeatable); peak RSS is always reported",
+        help="run just this scenario (repeatable); peak RSS is always reported with a served"
+        " one, and `me` also times tokens",
     )
     parser.add_argument(
         "--database",
@@ -433,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.database and "postgresql" in args.database and postgresql_server_url() is None:
         parser.error("--database postgresql needs TEST_DATABASE_URL or DATABASE_URL")
+    if args.token_iterations < 1:
+        parser.error("--token-iterations must be at least 1")
     options = Options(
         seconds=args.seconds,
         rounds=args.rounds,
@@ -443,11 +492,16 @@ def main(argv: list[str] | None = None) -> int:
         output=args.json,
         warmup_seconds=args.warmup_seconds,
         verify_samples=args.verify_samples,
+        token_iterations=args.token_iterations,
         scenarios=frozenset(args.only) if args.only else SCENARIOS,
         databases=frozenset(args.database) if args.database else DATABASES,
     )
-    all_results = asyncio.run(run(options))
-    print(_table(all_results))
+    suite_results = asyncio.run(run(options))
+    all_results = suite_results.databases
+    if all_results:
+        print(_table(all_results))
+    if suite_results.tokens:
+        print(("\n" if all_results else "") + _token_table(suite_results.tokens))
     report = {
         "environment": _environment_report(),
         "options": {k: str(v) for k, v in vars(args).items()},
@@ -462,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for r in all_results
         ],
+        "tokens": suite_results.tokens,
     }
     options.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten to {options.output}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import suite
+from gql_app.security.signing_keys import SIGNING_ALGORITHMS
 from tests.e2e.postgres import postgres_server
 
 
@@ -35,6 +36,7 @@ def test_runs_every_scenario_and_writes_the_report(
             "--warmup-seconds=0",
             "--verify-samples=1",
             "--login-seconds=1",
+            "--token-iterations=20",
             "--users-sqlite=300",
             "--users-postgresql=300",
             f"--database={database}",
@@ -56,5 +58,9 @@ def test_runs_every_scenario_and_writes_the_report(
             assert result["details"]["pagination"][page]["failures"] == 0
         assert result["details"]["login"]["failures"] == 0
         assert result["details"]["me_during_login_storm"]["me"]["failures"] == 0
+    # Every algorithm signed and verified every token asked for (a failed verify raises).
+    assert set(report["tokens"]) == set(SIGNING_ALGORITHMS)
+    assert all(timing["samples"] == 20 for timing in report["tokens"].values())
     table = capsys.readouterr().out
     assert all(metric in table for metric in suite.TARGETS)
+    assert all(f"\n{algorithm} " in table for algorithm in SIGNING_ALGORITHMS)

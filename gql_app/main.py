@@ -43,7 +43,7 @@ from gql_app.security.passwords import configure_hashing_queue, configure_passwo
 from gql_app.security.rate_limit import RateLimiter, describe_limits
 from gql_app.services import signing_keys as signing_keys_service
 from gql_app.services import users as users_service
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from gql_app.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)

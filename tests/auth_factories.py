@@ -12,7 +12,7 @@ from gql_app.config import Settings
 from gql_app.models import ActionToken, ActionTokenPurpose, AuthSession, RefreshToken, User
 from gql_app.security import tokens
 from gql_app.security.tokens import AccessTokenClaims, hash_opaque_token, new_opaque_token
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 

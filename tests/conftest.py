@@ -21,7 +21,7 @@ from gql_app.models import User
 from gql_app.security.passwords import configure_password_hashing
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.fixtures.database import create_sqlite_schema
 from tests.fixtures.email import FailingEmailBackend

@@ -27,7 +27,7 @@ from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo
 from gql_app.services.jobs import JobScheduler
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from gql_app.services.viewer import Viewer
 
 BEARER_SCHEME = "bearer"

@@ -19,7 +19,7 @@ from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS, Availability, Depen
 from gql_app.config import Settings
 from gql_app.db import database_unreachable, get_session
 from gql_app.errors import ServiceUnavailableError, Unavailable
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 
 JWKS_PATH = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"

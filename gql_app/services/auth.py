@@ -30,7 +30,7 @@ from gql_app.security.passwords import hash_password, verify_against_dummy, veri
 from gql_app.services.accounts import create_user_or_conflict, ensure_email_free
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobContext, JobScheduler
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 

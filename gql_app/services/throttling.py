@@ -24,7 +24,7 @@ from gql_app.services import auth as auth_service
 from gql_app.services import email_verification as email_verification_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from gql_app.services.jobs import JobScheduler
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from gql_app.services.validation import normalize_email
 
 

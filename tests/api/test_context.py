@@ -11,7 +11,7 @@ from gql_app.email.backends import MemoryBackend
 from gql_app.email.service import EmailService
 from gql_app.models import User
 from gql_app.security.rate_limit import RateLimiter
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 
 
 class TestAFailedFieldLeavesNothingBehind:

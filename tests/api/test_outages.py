@@ -30,7 +30,7 @@ from gql_app.main import create_app
 from gql_app.models import User
 from gql_app.security import passwords
 from gql_app.security.rate_limit import RateLimiter
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from tests.conftest import LogRecords
 from tests.factories import USER_PASSWORD
 from tests.graphql import LOGIN, GraphQLClient, login

@@ -33,7 +33,7 @@ from gql_app.security.passwords import (
 )
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from tests.auth_factories import signed_access_token, verified_claims
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
 from tests.fixtures.database import count_rows

@@ -26,7 +26,7 @@ from gql_app.services.auth import (
     Credentials,
     IssuedTokens,
 )
-from gql_app.services.signing_keys import KeyRing
+from gql_app.services.key_ring import KeyRing
 from tests.factories import USER_PASSWORD, create_user
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)

@@ -5,6 +5,7 @@ every worker reading the same rows agrees which key signs. How a worker reads th
 ``services/key_ring.py``.
 """
 
+import asyncio
 import logging
 import math
 from collections.abc import Sequence
@@ -196,7 +197,8 @@ async def _create_key(
     now: datetime,
     activates_at: datetime,
 ) -> StoredKey:
-    generated = key_material.generate_key(algorithm)
+    # An RSA key takes tens of milliseconds to make: not on the event loop.
+    generated = await asyncio.to_thread(key_material.generate_key, algorithm)
     row = await signing_keys_crud.create(
         session=session,
         kid=generated.kid,

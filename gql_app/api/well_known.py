@@ -56,6 +56,9 @@ def add_well_known_routes(app: FastAPI) -> None:
         key_ring: KeyRing = app.state.key_ring
         try:
             keys = await key_ring.published_jwks(session=session)
+        except ServiceUnavailableError:
+            # The key ring answered for the database, which failed a moment ago.
+            return _unavailable()
         except Exception as error:
             if not database_unreachable(error):
                 raise

@@ -166,16 +166,18 @@ class TestJwks:
         self,
         database_down: AsyncClient,  # noqa: F811 - the fixture
     ) -> None:
-        response = await database_down.get(JWKS)
+        # The first finds the database down; the second is answered at once, for it.
+        for _ in range(2):
+            response = await database_down.get(JWKS)
 
-        assert response.status_code == 503
-        assert response.headers["retry-after"] == "5"
-        [error] = response.json()["errors"]
-        assert error["extensions"] == {
-            "code": "SERVICE_UNAVAILABLE",
-            "reason": "DATABASE_UNAVAILABLE",
-            "retryAfter": 5,
-        }
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "5"
+            [error] = response.json()["errors"]
+            assert error["extensions"] == {
+                "code": "SERVICE_UNAVAILABLE",
+                "reason": "DATABASE_UNAVAILABLE",
+                "retryAfter": 5,
+            }
 
 
 class TestDiscovery:

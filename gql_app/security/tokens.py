@@ -20,6 +20,8 @@ from gql_app.security.signing_keys import PrivateKey, PublicKey
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "jti", "type", "iss", "aud"]
+# Ours are under a hundred; a longer header is not one of ours, whatever it holds.
+MAX_HEADER_CHARACTERS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +80,12 @@ def key_id_of(token: str) -> str | None:
     # Only the header: PyJWT's get_unverified_header decodes the whole token, which the
     # check that follows does again (a third of an HS256 check, measured).
     segment = token.split(".", 1)[0]
+    if len(segment) > MAX_HEADER_CHARACTERS:
+        raise AuthenticationError(ErrorReason.TOKEN_INVALID)
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error) as error:
+    except (ValueError, binascii.Error, RecursionError) as error:
+        # RecursionError: a header of deeply nested brackets.
         raise AuthenticationError(ErrorReason.TOKEN_INVALID) from error
     if not isinstance(header, dict):
         raise AuthenticationError(ErrorReason.TOKEN_INVALID)

@@ -72,17 +72,26 @@ class KeyRing:
             if time.monotonic() - self._failed_at < READ_FAILURE_PAUSE_SECONDS:
                 # The database just failed to answer: the requests queued behind that read
                 # are answered at once rather than each waiting out a timeout in turn.
-                raise ServiceUnavailableError(
-                    Unavailable.DATABASE, retry_after=OUTAGE_RETRY_AFTER_SECONDS
-                )
+                return self._stale_or_unavailable()
             try:
                 keys = await read_keys(session=session)
             except Exception as error:
-                if database_unreachable(error):
-                    self._failed_at = time.monotonic()
-                raise
+                if not database_unreachable(error):
+                    raise
+                self._failed_at = time.monotonic()
+                if self._keys is None:
+                    raise
+                # Keys read before still check tokens, and the JWKS must still be served to
+                # services that verify offline; what needs the database fails on its own.
+                logger.warning("signing keys unreadable; using the ones read before")
+                return self._keys
             self._keys, self._read_at = keys, time.monotonic()
             return keys
+
+    def _stale_or_unavailable(self) -> KeySet:
+        if self._keys is not None:
+            return self._keys
+        raise ServiceUnavailableError(Unavailable.DATABASE, retry_after=OUTAGE_RETRY_AFTER_SECONDS)
 
     async def signing_key(self, *, session: AsyncSession) -> TokenSigner:
         """The key that signs now; created when there is none (a database the server has
@@ -114,7 +123,12 @@ class KeyRing:
         key, keys = await self._find(session, kid)
         if key is None or keys.state(key, utc_now()) is not KeyState.RETIRED:
             return None
-        return self._verifier(key)
+        try:
+            return self._verifier(key)
+        except key_material.KeyDecryptionError:
+            # A retired HMAC key stored under a secret no longer configured: nothing can
+            # tell its tokens from forgeries any more.
+            return None
 
     async def _find(self, session: AsyncSession, kid: str) -> tuple[StoredKey | None, KeySet]:
         keys = await self._fresh(session)
@@ -128,18 +142,8 @@ class KeyRing:
         return key, keys
 
     async def published_jwks(self, *, session: AsyncSession) -> list[dict[str, Any]]:
-        """The key set to publish. While the database cannot be read, the last one read:
-        services that verify offline must go on doing so through an outage."""
-        try:
-            keys = await self._fresh(session)
-        except Exception as error:
-            stale = self._keys
-            unreachable = isinstance(error, ServiceUnavailableError) or database_unreachable(error)
-            if stale is None or not unreachable:
-                raise
-            logger.warning("signing keys unreadable; publishing the ones read before")
-            keys = stale
-        return keys.published_jwks(utc_now())
+        """The key set to publish; while the database cannot be read, the last one read."""
+        return (await self._fresh(session)).published_jwks(utc_now())
 
     def _signer(self, key: StoredKey) -> TokenSigner:
         signer = self._signers.get(key.kid)

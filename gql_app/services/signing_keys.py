@@ -239,7 +239,12 @@ async def ensure_signing_key(
     _check_decryptable(keys, settings)
     # A key of another algorithm waiting to sign was made for a JWT_ALGORITHM since
     # changed back: it never signed, so it goes.
-    abandoned = [k.kid for k in keys.pending(now) if k.algorithm != settings.jwt_algorithm]
+    signing = keys.signer(now)
+    abandoned = [
+        k.kid
+        for k in keys.pending(now)
+        if k.algorithm != settings.jwt_algorithm and k is not signing
+    ]
     if abandoned:
         await signing_keys_crud.retire(session=session, kids=abandoned, now=now)
         keys = await read_keys(session=session)
@@ -323,8 +328,8 @@ async def activate_signing_key(
         raise SigningKeyError(f"signing key {kid} already signs")
     # Just after the key signing now, even if another host's clock put that one a moment
     # ahead of this one's: activated means signing, whatever the clocks say.
-    current = keys.current(now)
-    activates_at = now if current is None else max(now, current.activates_at + _INSTANT)
+    signing = keys.signer(now)
+    activates_at = now if signing is None else max(now, signing.activates_at + _INSTANT)
     await signing_keys_crud.set_activates_at(session=session, kid=kid, activates_at=activates_at)
     others = [other for other in keys.keys if other.kid != kid]
     activated = StoredKey.of(await _reloaded(session, kid))
@@ -357,7 +362,7 @@ async def retire_signing_key(
     """Stop publishing the key and refuse the tokens it signed."""
     now = now or utc_now()
     keys, key, state = await _changeable(session=session, kid=kid, now=now)
-    if state is KeyState.CURRENT:
+    if state is KeyState.CURRENT or key is keys.signer(now):
         raise SigningKeyError(
             f"signing key {kid} signs new tokens: rotate and activate another key first"
         )

@@ -322,3 +322,15 @@ def test_a_token_without_a_kid_names_no_key(settings: Settings) -> None:
     token = jwt.encode(valid_claims(settings), "k" * 32, algorithm="HS256")
 
     assert tokens.key_id_of(token) is None
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(b"[" * 5000 + b"]" * 5000, id="deeply-nested"),
+        pytest.param(b'{"kid": "' + b"k" * 2000 + b'"}', id="too-long"),
+    ],
+)
+def test_a_header_that_is_not_ours_is_refused_before_it_is_read(header: bytes) -> None:
+    with pytest.raises(AuthenticationError, match=r"^Invalid access token$"):
+        tokens.key_id_of(f"{b64(header)}.e30.c2ln")

@@ -197,6 +197,8 @@ class TestKeyRing:
             async with AsyncSession(engine) as session:
                 stale = await ring.published_jwks(session=session)
                 again = await ring.published_jwks(session=session)
+                # Tokens are still checked with them; what needs the database fails there.
+                assert await ring.verification_key(session=session, kid=kid) is not None
         finally:
             await engine.dispose()
 
@@ -237,3 +239,25 @@ class TestKeyRing:
         assert (await KeyRing(new_secret).signing_key(session=db_session)).kid == signer.kid
         with pytest.raises(KeyDecryptionError):
             await KeyRing(settings).signing_key(session=db_session)
+
+    async def test_a_retired_hmac_key_that_no_longer_decrypts_checks_nothing(
+        self, db_session: AsyncSession, settings: Settings, clock: FrozenDateTimeFactory
+    ) -> None:
+        hmac_settings = with_algorithm(settings, "HS256").model_copy(
+            update={"key_encryption_key": SecretStr("e" * 48)}
+        )
+        old = (await KeyRing(hmac_settings).signing_key(session=db_session)).kid
+        await db_session.commit()
+        new = await rotated(db_session, with_algorithm(hmac_settings, "ES256"))
+        await keys_service.activate_signing_key(session=db_session, kid=new.kid)
+        clock.tick()
+        await keys_service.retire_signing_key(
+            session=db_session, settings=hmac_settings, kid=old, force=True
+        )
+        await db_session.commit()
+        elsewhere = hmac_settings.model_copy(
+            update={"secret_key": SecretStr("n" * 48), "key_encryption_key": SecretStr("m" * 48)}
+        )
+
+        assert await KeyRing(elsewhere).retired_key(session=db_session, kid=old) is None
+        assert await KeyRing(hmac_settings).retired_key(session=db_session, kid=old) is not None

@@ -236,6 +236,20 @@ class TestRetirement:
             )
 
     @pytest.mark.usefixtures("clock")
+    async def test_a_key_that_signs_before_its_time_is_not_retired_either(
+        self, db_session: AsyncSession, settings: Settings
+    ) -> None:
+        # Made by a host whose clock is ahead: it signs already, though still next here.
+        await keys_service.ensure_signing_key(
+            session=db_session, settings=settings, now=NOW + timedelta(seconds=2)
+        )
+        [(kid, _, state)] = await states(db_session)
+
+        with pytest.raises(SigningKeyError, match="signs new tokens"):
+            await keys_service.retire_signing_key(session=db_session, settings=settings, kid=kid)
+        assert state is KeyState.NEXT
+
+    @pytest.mark.usefixtures("clock")
     async def test_retiring_twice_says_so(
         self, db_session: AsyncSession, settings: Settings
     ) -> None:

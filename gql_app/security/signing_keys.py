@@ -43,7 +43,9 @@ class GeneratedKey:
 
 
 def new_kid() -> str:
-    return secrets.token_urlsafe(12)
+    # Hexadecimal: a kid must never start with "-", where a command line takes it for an
+    # option, and it stays one word wherever it is quoted.
+    return secrets.token_hex(8)
 
 
 def generate_key(algorithm: SigningAlgorithm) -> GeneratedKey:

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import jwt
 import pytest
@@ -15,6 +16,7 @@ from gql_app.security.signing_keys import (
     generate_key,
     load_private_key,
     load_public_key,
+    new_kid,
 )
 
 ENCRYPTION_KEY = derive_key("a-secret-key-that-is-long-enough-0123456789", purpose="test")
@@ -55,6 +57,12 @@ class TestGeneratedKeys:
 
         assert first.kid != second.kid
         assert first.public_jwk["x"] != second.public_jwk["x"]
+
+    def test_a_kid_is_one_word_a_command_line_takes_as_an_argument(self) -> None:
+        kids = {new_kid() for _ in range(200)}
+
+        assert len(kids) == 200
+        assert all(re.fullmatch(r"[0-9a-f]{16}", kid) for kid in kids)
 
     @pytest.mark.parametrize("algorithm", SIGNING_ALGORITHMS)
     def test_a_key_signs_what_its_published_half_verifies(

@@ -4,16 +4,16 @@ A key's algorithm is fixed when it is made; a token is checked with its key's ow
 algorithm, never the one its header names.
 """
 
-import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from gql_app.security.encryption import DecryptionError, seal, unseal
 
 SigningAlgorithm = Literal["ES256", "EdDSA", "RS256", "HS256"]
 SIGNING_ALGORITHMS: tuple[SigningAlgorithm, ...] = get_args(SigningAlgorithm)
@@ -23,7 +23,6 @@ PUBLISHED_ALGORITHMS = frozenset({"ES256", "EdDSA", "RS256"})
 PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 RSA_KEY_BITS = 2048
 HMAC_KEY_BYTES = 32
-_NONCE_BYTES = 12
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | bytes
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey | bytes
@@ -117,17 +116,15 @@ def load_public_key(jwk: dict[str, Any], *, algorithm: str) -> PublicKey:
 
 
 def encrypt_private_key(private_bytes: bytes, *, encryption_key: bytes, kid: str) -> bytes:
-    """AES-256-GCM under the key-encryption key; the kid is bound in as associated data,
-    so a stored key copied onto another row does not decrypt."""
-    nonce = os.urandom(_NONCE_BYTES)
-    return nonce + AESGCM(encryption_key).encrypt(nonce, private_bytes, kid.encode())
+    """Under the key-encryption key, bound to the kid: a stored key copied onto another row
+    does not decrypt."""
+    return seal(private_bytes, key=encryption_key, bound_to=kid.encode())
 
 
-def decrypt_private_key(stored: bytes, *, encryption_key: bytes, kid: str) -> bytes:
-    nonce, ciphertext = stored[:_NONCE_BYTES], stored[_NONCE_BYTES:]
+def decrypt_private_key(stored: bytes, *, encryption_keys: Sequence[bytes], kid: str) -> bytes:
     try:
-        return AESGCM(encryption_key).decrypt(nonce, ciphertext, kid.encode())
-    except InvalidTag as error:
+        return unseal(stored, keys=encryption_keys, bound_to=kid.encode())
+    except DecryptionError as error:
         raise KeyDecryptionError(
             f"signing key {kid} cannot be decrypted: SECRET_KEY or KEY_ENCRYPTION_KEY is not "
             "the one it was stored with"

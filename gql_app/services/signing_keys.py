@@ -161,17 +161,8 @@ class KeySet:
 def private_key_of(key: StoredKey, settings: Settings) -> key_material.PrivateKey:
     """The key's private half, decrypted with the key-encryption key, or with the one
     derived from SECRET_KEY for keys stored before KEY_ENCRYPTION_KEY was set."""
-    secrets = settings.key_encryption_secrets
-    for secret in secrets[:-1]:
-        try:
-            private_bytes = key_material.decrypt_private_key(
-                key.encrypted_private_key, encryption_key=secret, kid=key.kid
-            )
-        except key_material.KeyDecryptionError:
-            continue
-        return key_material.load_private_key(private_bytes, algorithm=key.algorithm)
     private_bytes = key_material.decrypt_private_key(
-        key.encrypted_private_key, encryption_key=secrets[-1], kid=key.kid
+        key.encrypted_private_key, encryption_keys=settings.key_encryption_secrets, kid=key.kid
     )
     return key_material.load_private_key(private_bytes, algorithm=key.algorithm)
 

@@ -89,7 +89,7 @@ class TestEncryptionAtRest:
         stored = encrypt_private_key(key.private_bytes, encryption_key=ENCRYPTION_KEY, kid=key.kid)
 
         assert key.private_bytes not in stored
-        assert decrypt_private_key(stored, encryption_key=ENCRYPTION_KEY, kid=key.kid) == (
+        assert decrypt_private_key(stored, encryption_keys=[ENCRYPTION_KEY], kid=key.kid) == (
             key.private_bytes
         )
 
@@ -108,14 +108,14 @@ class TestEncryptionAtRest:
         stored = encrypt_private_key(key.private_bytes, encryption_key=ENCRYPTION_KEY, kid=key.kid)
 
         with pytest.raises(KeyDecryptionError, match=f"signing key {key.kid} cannot be decrypted"):
-            decrypt_private_key(stored, encryption_key=os.urandom(32), kid=key.kid)
+            decrypt_private_key(stored, encryption_keys=[os.urandom(32)], kid=key.kid)
 
     def test_a_stored_key_moved_to_another_kid_does_not_decrypt(self) -> None:
         key = generate_key("ES256")
         stored = encrypt_private_key(key.private_bytes, encryption_key=ENCRYPTION_KEY, kid=key.kid)
 
         with pytest.raises(KeyDecryptionError):
-            decrypt_private_key(stored, encryption_key=ENCRYPTION_KEY, kid="another-kid")
+            decrypt_private_key(stored, encryption_keys=[ENCRYPTION_KEY], kid="another-kid")
 
     def test_a_tampered_ciphertext_does_not_decrypt(self) -> None:
         key = generate_key("ES256")
@@ -125,7 +125,7 @@ class TestEncryptionAtRest:
         stored[-1] ^= 1
 
         with pytest.raises(KeyDecryptionError):
-            decrypt_private_key(bytes(stored), encryption_key=ENCRYPTION_KEY, kid=key.kid)
+            decrypt_private_key(bytes(stored), encryption_keys=[ENCRYPTION_KEY], kid=key.kid)
 
 
 class TestKeyDerivation:

@@ -28,7 +28,16 @@ from tests.e2e.postgres import (
     run,
 )
 
-APP_TABLES = {"users", "auth_sessions", "refresh_tokens", "action_tokens", "signing_keys"}
+APP_TABLES = {
+    "users",
+    "auth_sessions",
+    "refresh_tokens",
+    "action_tokens",
+    "signing_keys",
+    "totp_factors",
+    "recovery_codes",
+    "mfa_challenges",
+}
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +151,10 @@ def test_upgrade_from_empty_to_head(database_url: str, config: Config, head: str
     ) == [
         ("fk_action_tokens_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_auth_sessions_user_id_users", "users", {"ondelete": "CASCADE"}),
+        ("fk_mfa_challenges_user_id_users", "users", {"ondelete": "CASCADE"}),
+        ("fk_recovery_codes_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_refresh_tokens_session_id_auth_sessions", "auth_sessions", {"ondelete": "CASCADE"}),
+        ("fk_totp_factors_user_id_users", "users", {"ondelete": "CASCADE"}),
     ]
 
 

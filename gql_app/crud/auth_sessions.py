@@ -1,6 +1,6 @@
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -18,10 +18,14 @@ class NewAuthSession:
     expires_at: datetime
     user_agent: str | None = None
     ip_address: str | None = None
+    auth_methods: list[str] = field(default_factory=lambda: ["pwd"])
+    authenticated_at: datetime | None = None
 
 
 async def create(*, session: AsyncSession, data: NewAuthSession) -> AuthSession:
-    auth_session = AuthSession(**asdict(data))
+    values = asdict(data)
+    values["authenticated_at"] = data.authenticated_at or data.created_at
+    auth_session = AuthSession(**values)
     session.add(auth_session)
     await session.flush()
     return auth_session
@@ -89,4 +93,12 @@ async def revoke_all_for_user(
 
 async def mark_used(*, session: AsyncSession, auth_session: AuthSession, now: datetime) -> None:
     auth_session.last_used_at = now
+    await session.flush()
+
+
+async def mark_authenticated(
+    *, session: AsyncSession, auth_session: AuthSession, auth_methods: list[str], now: datetime
+) -> None:
+    auth_session.auth_methods = auth_methods
+    auth_session.authenticated_at = now
     await session.flush()

@@ -1,6 +1,7 @@
 from gql_app.models.action_token import ActionToken, ActionTokenPurpose
 from gql_app.models.auth_session import AuthSession
 from gql_app.models.base import Base
+from gql_app.models.mfa import MfaChallenge, RecoveryCode, TotpFactor
 from gql_app.models.refresh_token import RefreshToken
 from gql_app.models.signing_key import SigningKey
 from gql_app.models.user import User
@@ -10,7 +11,10 @@ __all__ = [
     "ActionTokenPurpose",
     "AuthSession",
     "Base",
+    "MfaChallenge",
+    "RecoveryCode",
     "RefreshToken",
     "SigningKey",
+    "TotpFactor",
     "User",
 ]

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gql_app.models.base import Base, UTCDateTime, UUIDPrimaryKeyMixin, utc_now
@@ -29,6 +29,10 @@ class AuthSession(UUIDPrimaryKeyMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX_LENGTH), default=None)
     ip_address: Mapped[str | None] = mapped_column(String(IP_ADDRESS_MAX_LENGTH), default=None)
+    # How the session last proved who it is (RFC 8176 values: "pwd", "otp", "mfa"), and
+    # when: sensitive changes ask for a recent one.
+    auth_methods: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["pwd"])
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     user: Mapped["User"] = relationship(back_populates="sessions")
     refresh_tokens: Mapped[list["RefreshToken"]] = relationship(

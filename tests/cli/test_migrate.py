@@ -10,8 +10,17 @@ from tests.cli.sqlite_file import tables_in
 from tests.e2e.postgres import database_name, drop_database, postgres_server, recreate_database
 
 FIRST = "4a0c9ba359ac"
-HEAD = "4575ad4f0c60 (head)"
-APP_TABLES = {"users", "auth_sessions", "refresh_tokens", "action_tokens", "signing_keys"}
+HEAD = "d2842a7c6a3d (head)"
+APP_TABLES = {
+    "users",
+    "auth_sessions",
+    "refresh_tokens",
+    "action_tokens",
+    "signing_keys",
+    "totp_factors",
+    "recovery_codes",
+    "mfa_challenges",
+}
 
 
 class TestMigrate:
@@ -50,7 +59,7 @@ class TestMigrate:
         assert main(["migrate", "upgrade", "+1"]) == 0
         assert capsys.readouterr().out == f"migrated from base to {FIRST}\n"
 
-        assert main(["migrate", "upgrade", "+1"]) == 0
+        assert main(["migrate", "upgrade", "+2"]) == 0
         assert capsys.readouterr().out == f"migrated from {FIRST} to {HEAD}\n"
 
     def test_current_prints_the_revision_after_an_upgrade(
@@ -63,7 +72,7 @@ class TestMigrate:
 
         assert capsys.readouterr().out == f"{HEAD}\n"
 
-    @pytest.mark.parametrize("target", ["base", "-2"])
+    @pytest.mark.parametrize("target", ["base", "-3"])
     def test_downgrade_reverts_the_migrations(
         self, database: Path, capsys: pytest.CaptureFixture[str], target: str
     ) -> None:

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     # honoured by every worker within this long.
     signing_key_cache_seconds: float = Field(default=30.0, gt=0)
 
+    # Second factors (README, "Second factors"). The name authenticator apps show the
+    # account under.
+    mfa_issuer: str = "gql-app"
+    # Sensitive changes ask for a sign-in (or reauthenticate) at most this long ago.
+    reauth_max_age_seconds: int = Field(default=600, gt=0)
+    # Superuser-only operations need a session signed in with a second factor.
+    require_mfa_for_superusers: bool = False
+
     first_superuser_email: str | None = None
     first_superuser_password: SecretStr | None = None
 
@@ -308,6 +316,16 @@ class Settings(BaseSettings):
         dedicated = derive_key(
             self.key_encryption_key.get_secret_value(), purpose="signing key encryption"
         )
+        return (dedicated, from_secret_key)
+
+    @property
+    def recovery_code_keys(self) -> tuple[bytes, ...]:
+        """The keys recovery codes are hashed with, the one new codes use first: from
+        KEY_ENCRYPTION_KEY when set (so SECRET_KEY can change), else from SECRET_KEY."""
+        from_secret_key = derive_key(self.secret_key_value, purpose="recovery codes")
+        if self.key_encryption_key is None:
+            return (from_secret_key,)
+        dedicated = derive_key(self.key_encryption_key.get_secret_value(), purpose="recovery codes")
         return (dedicated, from_secret_key)
 
     @property

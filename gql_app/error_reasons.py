@@ -21,16 +21,28 @@ class ErrorReason(StrEnum):
     REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID"  # noqa: S105
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105
     REFRESH_TOKEN_SUPERSEDED = "REFRESH_TOKEN_SUPERSEDED"  # noqa: S105
+    # completeLogin: the factor was wrong (try again), or the challenge is spent, expired,
+    # unknown or was failed too often (sign in again).
+    INVALID_MFA_CODE = "INVALID_MFA_CODE"
+    MFA_CHALLENGE_INVALID = "MFA_CHALLENGE_INVALID"
+
+    # MFA_REQUIRED: the password was right; complete the sign-in with a second factor.
+    MFA_REQUIRED = "MFA_REQUIRED"
 
     # FORBIDDEN
     ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
     EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
     SUPERUSER_REQUIRED = "SUPERUSER_REQUIRED"
     CANNOT_DELETE_OWN_ACCOUNT = "CANNOT_DELETE_OWN_ACCOUNT"
+    # Sign in again, or reauthenticate, and retry: the change needs a recent proof.
+    REAUTHENTICATION_REQUIRED = "REAUTHENTICATION_REQUIRED"
+    MFA_REQUIRED_FOR_ROLE = "MFA_REQUIRED_FOR_ROLE"
 
     # CONFLICT
     EMAIL_TAKEN = "EMAIL_TAKEN"
     LAST_SUPERUSER = "LAST_SUPERUSER"
+    MFA_ALREADY_ENABLED = "MFA_ALREADY_ENABLED"
+    MFA_NOT_ENABLED = "MFA_NOT_ENABLED"
 
     # NOT_FOUND
     USER_NOT_FOUND = "USER_NOT_FOUND"
@@ -95,6 +107,8 @@ class FieldErrorCode(StrEnum):
     INVALID_CURSOR = "INVALID_CURSOR"
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - a code, not a secret
     WRONG_PASSWORD = "WRONG_PASSWORD"  # noqa: S105
+    # A one-time code that is not the current one (or was used already).
+    WRONG_CODE = "WRONG_CODE"
     # The same value twice where each must be unique (emails in a `gql-app seed` file).
     DUPLICATE = "DUPLICATE"
     # A variable that does not fit its GraphQL type.

@@ -23,12 +23,19 @@ MESSAGES: dict[ErrorReason, str] = {
     ErrorReason.REFRESH_TOKEN_SUPERSEDED: (
         "Refresh token was replaced twice already; use the newest one"
     ),
+    ErrorReason.INVALID_MFA_CODE: "That code is not right",
+    ErrorReason.MFA_CHALLENGE_INVALID: "This sign-in has expired; sign in again",
+    ErrorReason.MFA_REQUIRED: "Enter a code from your authenticator app to finish signing in",
+    ErrorReason.REAUTHENTICATION_REQUIRED: "Confirm it is you to make this change",
+    ErrorReason.MFA_REQUIRED_FOR_ROLE: "Superusers must sign in with a second factor",
     ErrorReason.ACCOUNT_DISABLED: "This account is disabled",
     ErrorReason.EMAIL_NOT_VERIFIED: "Confirm your email address before signing in",
     ErrorReason.SUPERUSER_REQUIRED: "Superuser privileges required",
     ErrorReason.CANNOT_DELETE_OWN_ACCOUNT: "You cannot delete your own account",
     ErrorReason.EMAIL_TAKEN: "An account with this email already exists",
     ErrorReason.LAST_SUPERUSER: "The last active superuser must stay an active superuser",
+    ErrorReason.MFA_ALREADY_ENABLED: "An authenticator app is already set up; disable it first",
+    ErrorReason.MFA_NOT_ENABLED: "No authenticator app is set up",
     ErrorReason.USER_NOT_FOUND: "User not found",
     ErrorReason.SESSION_NOT_FOUND: "Session not found",
     ErrorReason.BAD_USER_INPUT: "Invalid input",
@@ -53,6 +60,17 @@ class AuthenticationError(DomainError):
 
 class InvalidCredentialsError(AuthenticationError):
     default_reason = ErrorReason.INVALID_CREDENTIALS
+
+
+class WrongSecondFactorError(AuthenticationError):
+    """A wrong second factor for the account ``email``: it counts toward that account's
+    sign-in lockout, as a wrong password does."""
+
+    default_reason = ErrorReason.INVALID_MFA_CODE
+
+    def __init__(self, *, email: str) -> None:
+        self.email = email
+        super().__init__()
 
 
 class PermissionDeniedError(DomainError):
@@ -86,6 +104,19 @@ class InputValidationError(DomainError):
     @classmethod
     def single(cls, field: str, code: FieldErrorCode, message: str) -> "InputValidationError":
         return cls([FieldError(field=field, code=code, message=message)])
+
+
+class MfaRequiredError(DomainError):
+    """The password was right, and the account has a second factor: the sign-in waits for
+    it, under ``challenge``."""
+
+    default_reason = ErrorReason.MFA_REQUIRED
+
+    def __init__(self, *, challenge: str, methods: list[str], expires_in: int) -> None:
+        self.challenge = challenge
+        self.methods = methods
+        self.expires_in = expires_in
+        super().__init__()
 
 
 class EmailDeliveryError(DomainError):

@@ -13,6 +13,8 @@ class ErrorCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
+    # The password was right: finish with completeLogin (extensions.challenge, .methods).
+    MFA_REQUIRED = "MFA_REQUIRED"
     EMAIL_DELIVERY_FAILED = "EMAIL_DELIVERY_FAILED"
     RATE_LIMITED = "RATE_LIMITED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"

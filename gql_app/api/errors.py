@@ -18,6 +18,7 @@ from gql_app.errors import (
     DomainError,
     EmailDeliveryError,
     InputValidationError,
+    MfaRequiredError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
@@ -31,6 +32,12 @@ INTERNAL_ERROR_MESSAGE = "Internal server error"
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _VARIABLE_ERROR = re.compile(r"^Variable '\$(?P<name>\w+)'")
+# A @oneOf input given no member, or more than one (or one that is null): the client's input,
+# whether it came in the document or in the variables.
+_ONE_OF_ERROR = re.compile(
+    r"^(OneOf Input Object '(?P<type>\w+)' must specify exactly one key"
+    r"|Value for member field '(?P<member>\w+)' must be non-null)"
+)
 # Left out, null where the type says non-null, or an input object without a required field.
 _VARIABLE_MISSING = re.compile(
     r"^Variable '\$\w+' has invalid value: Expected (a )?value of (non-null )?type '[^']+'"
@@ -46,6 +53,7 @@ _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
     EmailDeliveryError: ErrorCode.EMAIL_DELIVERY_FAILED,
     RateLimitedError: ErrorCode.RATE_LIMITED,
     ServiceUnavailableError: ErrorCode.SERVICE_UNAVAILABLE,
+    MfaRequiredError: ErrorCode.MFA_REQUIRED,
 }
 
 
@@ -104,13 +112,19 @@ class ErrorMapping(SchemaExtension):
         # graphql-core's own errors (syntax, validation, variable coercion) wrap
         # nothing or another GraphQLError; any other exception is unexpected.
         if original is None or isinstance(original, GraphQLError):
-            code = self._document_error_code(error)
-            if code is ErrorCode.BAD_USER_INPUT:
-                return _rebuilt(error, extensions=_variable_error_extensions(error))
-            if code is not None:
-                return _rebuilt(
-                    error, extensions=_with_reason({**(error.extensions or {}), "code": code})
-                )
+            return self._document_error(error)
+        return self._internal(error)
+
+    def _document_error(self, error: GraphQLError) -> GraphQLError:
+        if one_of := _ONE_OF_ERROR.match(error.message):
+            return _rebuilt(error, extensions=_one_of_error_extensions(error, one_of))
+        code = self._document_error_code(error)
+        if code is ErrorCode.BAD_USER_INPUT:
+            return _rebuilt(error, extensions=_variable_error_extensions(error))
+        if code is not None:
+            return _rebuilt(
+                error, extensions=_with_reason({**(error.extensions or {}), "code": code})
+            )
         return self._internal(error)
 
     def _document_error_code(self, error: GraphQLError) -> ErrorCode | None:
@@ -143,6 +157,10 @@ class ErrorMapping(SchemaExtension):
             ]
         if isinstance(original, RateLimitedError | ServiceUnavailableError):
             extensions["retryAfter"] = original.retry_after
+        if isinstance(original, MfaRequiredError):
+            extensions["challenge"] = original.challenge
+            extensions["methods"] = original.methods
+            extensions["expiresIn"] = original.expires_in
         return _rebuilt(error, message=original.message, extensions=extensions)
 
     @staticmethod
@@ -178,6 +196,18 @@ def _rebuilt(
         path=error.path,
         extensions=extensions,
     )
+
+
+def _one_of_error_extensions(error: GraphQLError, match: re.Match[str]) -> dict[str, Any]:
+    # graphql-core names the input type (or the member), not the argument that holds it.
+    field = match["member"] or match["type"]
+    return {
+        "code": ErrorCode.BAD_USER_INPUT,
+        "reason": ErrorReason.BAD_USER_INPUT,
+        "fields": [
+            {"field": field, "code": FieldErrorCode.INVALID_VALUE, "message": error.message}
+        ],
+    }
 
 
 def _variable_error_extensions(error: GraphQLError) -> dict[str, Any]:

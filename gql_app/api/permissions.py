@@ -5,6 +5,8 @@ from strawberry.permission import BasePermission
 
 from gql_app.api.context import Info
 from gql_app.api.error_codes import ErrorCode, ErrorReason
+from gql_app.errors import PermissionDeniedError
+from gql_app.services.recent_authentication import MULTIPLE_FACTORS_METHOD
 
 
 class IsAuthenticated(BasePermission):
@@ -29,4 +31,9 @@ class IsSuperuser(BasePermission):
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         viewer = await info.context.viewer()
-        return viewer.user.is_superuser
+        if not viewer.user.is_superuser:
+            return False
+        second_factor = MULTIPLE_FACTORS_METHOD in viewer.auth_session.auth_methods
+        if info.context.settings.require_mfa_for_superusers and not second_factor:
+            raise PermissionDeniedError(ErrorReason.MFA_REQUIRED_FOR_ROLE)
+        return True

@@ -8,6 +8,7 @@ from gql_app.api.context import Info
 from gql_app.crud.users import UserFilter
 from gql_app.models import AuthSession
 from gql_app.models import User as UserModel
+from gql_app.services import mfa as mfa_service
 from gql_app.services import users as users_service
 from gql_app.services.auth import IssuedTokens
 from gql_app.services.users import UserPage
@@ -23,6 +24,13 @@ class UserType:
     is_verified: bool = strawberry.field(description="Whether the email address was confirmed.")
     created_at: datetime = strawberry.field(description="When the account was created (UTC).")
     updated_at: datetime = strawberry.field(description="When the account last changed (UTC).")
+
+    @strawberry.field(description="Whether signing in asks for a second factor.")
+    async def mfa_enabled(self, info: Info) -> bool:
+        async with info.context.db() as session:
+            return await mfa_service.second_factor_enabled(
+                session=session, user_id=uuid.UUID(self.id)
+            )
 
     @classmethod
     def from_model(cls, user: UserModel) -> Self:
@@ -115,6 +123,13 @@ class SessionType:
     user_agent: str | None = strawberry.field(description="The client's User-Agent at sign-in.")
     ip_address: str | None = strawberry.field(description="The client's address at sign-in.")
     current: bool = strawberry.field(description="Whether this request uses this session.")
+    auth_methods: list[str] = strawberry.field(
+        description=(
+            "How the session last proved who it is (RFC 8176: pwd, otp, mfa), at sign-in or "
+            "by reauthenticate."
+        )
+    )
+    authenticated_at: datetime = strawberry.field(description="When it last proved it (UTC).")
 
     @classmethod
     def from_model(cls, auth_session: AuthSession, *, current_id: uuid.UUID) -> Self:
@@ -126,4 +141,6 @@ class SessionType:
             user_agent=auth_session.user_agent,
             ip_address=auth_session.ip_address,
             current=auth_session.id == current_id,
+            auth_methods=list(auth_session.auth_methods),
+            authenticated_at=auth_session.authenticated_at,
         )

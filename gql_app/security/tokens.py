@@ -8,6 +8,7 @@ import hmac
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -55,7 +56,11 @@ def create_access_token(
     user_id: uuid.UUID,
     session_id: uuid.UUID,
     now: datetime,
+    auth_methods: Sequence[str] = ("pwd",),
+    authenticated_at: datetime | None = None,
 ) -> str:
+    """``auth_methods`` and ``authenticated_at``: how and when the session last proved who
+    it is, as ``amr`` (RFC 8176) and ``auth_time`` (OpenID Connect)."""
     claims = {
         "sub": str(user_id),
         "sid": str(session_id),
@@ -65,6 +70,8 @@ def create_access_token(
         "jti": uuid.uuid4().hex,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
+        "amr": list(auth_methods),
+        "auth_time": int((authenticated_at or now).timestamp()),
     }
     return jwt.encode(
         claims,

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_app.config import Settings
 from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import users as users_crud
 from gql_app.db import release_connection
@@ -20,8 +21,10 @@ from gql_app.models.base import utc_now
 from gql_app.security.password_policy import assess_password
 from gql_app.security.passwords import hash_password, verify_password
 from gql_app.services import action_tokens
+from gql_app.services import mfa as mfa_service
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobContext, JobScheduler
+from gql_app.services.recent_authentication import require_recent_authentication
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
@@ -49,13 +52,20 @@ class PasswordReset:
 
 
 async def update_me(
-    *, session: AsyncSession, viewer: Viewer, changes: ProfileChanges, jobs: JobScheduler
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    viewer: Viewer,
+    changes: ProfileChanges,
+    jobs: JobScheduler,
 ) -> User:
     user = viewer.user
     values, problems = profile_changes(user, email=changes.email, full_name=changes.full_name)
     if problems:
         raise InputValidationError(problems)
     if "email" in values:
+        # The address is where password resets go: a stolen session must not move it.
+        await _require_recent_authentication(session=session, settings=settings, viewer=viewer)
         await ensure_email_free(session=session, email=values["email"])
     await save_user_or_conflict(session=session, user=user, values=values)
     await session.commit()
@@ -132,13 +142,19 @@ async def new_password_hash(
 CURRENT_PASSWORD_INCORRECT = "Current password is incorrect"  # noqa: S105 - a message
 
 
-async def change_password(*, session: AsyncSession, viewer: Viewer, change: PasswordChange) -> None:
+async def change_password(
+    *, session: AsyncSession, settings: Settings, viewer: Viewer, change: PasswordChange
+) -> None:
     """Replace the password the viewer proves they know; every other session ends.
 
     Serial per account: of concurrent changes, the first to write wins and keeps its
-    session; the others find the password they proved no longer current.
+    session; the others find the password they proved no longer current. On an account
+    with a second factor, the current password alone is not enough: the session must have
+    proved the second factor recently too.
     """
     user = viewer.user
+    if await mfa_service.second_factor_enabled(session=session, user_id=user.id):
+        require_recent_authentication(viewer=viewer, settings=settings, has_second_factor=True)
     # The viewer was read in this session's transaction; hashing holds no connection.
     await release_connection(session)
     proved_hash = user.password_hash
@@ -173,6 +189,8 @@ async def end_password_credentials(
         except_session_id=keep_session.auth_session.id if keep_session else None,
     )
     await action_tokens.spend_all(session=session, user=user, purpose=RESET)
+    # A sign-in the old password started must not be finished with a second factor.
+    await mfa_service.end_pending_sign_ins(session=session, user_id=user.id)
 
 
 def request_password_reset(*, email: str, jobs: JobScheduler) -> None:
@@ -235,3 +253,14 @@ async def _reset_target(*, session: AsyncSession, action_token: ActionToken, loc
     if user is None or not user.is_active or user.email != action_token.email:
         raise action_tokens.invalid_action_token()
     return user
+
+
+async def _require_recent_authentication(
+    *, session: AsyncSession, settings: Settings, viewer: Viewer
+) -> None:
+    has_second_factor = await mfa_service.second_factor_enabled(
+        session=session, user_id=viewer.user.id
+    )
+    require_recent_authentication(
+        viewer=viewer, settings=settings, has_second_factor=has_second_factor
+    )

@@ -27,10 +27,13 @@ from gql_app.models.base import utc_now
 from gql_app.security import tokens
 from gql_app.security.password_policy import MAX_LENGTH, assess_password
 from gql_app.security.passwords import hash_password, verify_against_dummy, verify_password
+from gql_app.services import mfa as mfa_service
+from gql_app.services import mfa_challenges
 from gql_app.services.accounts import create_user_or_conflict, ensure_email_free
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.recent_authentication import PASSWORD_METHOD
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
@@ -184,6 +187,36 @@ async def login(
         )
 
     now = utc_now()
+    if await mfa_service.second_factor_enabled(session=session, user_id=user.id):
+        required = await mfa_challenges.new_challenge(session=session, user_id=user.id, now=now)
+        # The challenge (and a rehashed password) are kept; no session starts yet.
+        await session.commit()
+        raise required
+    issued = await start_session(
+        session=session,
+        settings=settings,
+        keys=keys,
+        user=user,
+        client=client,
+        now=now,
+        auth_methods=[PASSWORD_METHOD],
+    )
+    await session.commit()
+    return issued
+
+
+async def start_session(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    keys: KeyRing,
+    user: User,
+    client: ClientInfo,
+    now: datetime,
+    auth_methods: list[str],
+) -> IssuedTokens:
+    """A new session of ``user``, signed in now by ``auth_methods``, and its first tokens.
+    The caller commits."""
     auth_session = await sessions_crud.create(
         session=session,
         data=sessions_crud.NewAuthSession(
@@ -193,13 +226,13 @@ async def login(
             # Headers are client-controlled: keep what fits rather than fail the login.
             user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
             ip_address=client.ip_address[:IP_ADDRESS_MAX_LENGTH] if client.ip_address else None,
+            auth_methods=auth_methods,
+            authenticated_at=now,
         ),
     )
-    issued = await _issue_tokens(
+    return await _issue_tokens(
         session=session, settings=settings, keys=keys, user=user, auth_session=auth_session, now=now
     )
-    await session.commit()
-    return issued
 
 
 async def refresh(
@@ -314,6 +347,8 @@ async def _with_access_token(
         user_id=user.id,
         session_id=auth_session.id,
         now=now,
+        auth_methods=auth_session.auth_methods,
+        authenticated_at=auth_session.authenticated_at,
     )
     return IssuedTokens(
         access_token=access_token,

@@ -16,16 +16,26 @@ crash). During a lockout a correct password is refused too: it is never looked a
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
-from gql_app.errors import FieldError, PermissionDeniedError
+from gql_app.errors import (
+    DomainError,
+    FieldError,
+    InvalidCredentialsError,
+    MfaRequiredError,
+    PermissionDeniedError,
+    WrongSecondFactorError,
+)
 from gql_app.models import User
 from gql_app.security.rate_limit import RateLimiter, email_key, ip_key
 from gql_app.services import accounts as accounts_service
 from gql_app.services import auth as auth_service
 from gql_app.services import email_verification as email_verification_service
+from gql_app.services import mfa_sign_in
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.mfa_sign_in import SecondFactor
 from gql_app.services.validation import normalize_email
+from gql_app.services.viewer import Viewer
 
 
 async def login(
@@ -50,9 +60,10 @@ async def login(
         issued = await auth_service.login(
             session=session, settings=settings, keys=keys, credentials=credentials, client=client
         )
-    except PermissionDeniedError:
-        # Raised only once the password has proved right (the account is disabled, or its
-        # address not verified): not a guess, and the answer already says as much.
+    except (PermissionDeniedError, MfaRequiredError):
+        # Raised only once the password has proved right (the account is disabled, its
+        # address not verified, or a second factor is due): not a guess, and the answer
+        # already says as much. A wrong second factor counts on its own (complete_login).
         await limiter.give_back(attempt)
         raise
     await limiter.give_back(attempt)
@@ -126,3 +137,69 @@ async def verify_email(
 ) -> User:
     await email_verification_attempt(limiter=limiter, client=client)
     return await email_verification_service.verify_email(session=session, token=token)
+
+
+async def complete_login(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    keys: KeyRing,
+    challenge: str,
+    factor: SecondFactor,
+    client: ClientInfo,
+    limiter: RateLimiter,
+) -> IssuedTokens:
+    """As ``login`` does for passwords: a place in the account's lockout is taken before
+    the factor is checked (so a locked account checks none, and parallel guesses queue
+    for places), and given back unless the factor was wrong."""
+    limits = limiter.limits
+    await limiter.hit(limits.login_attempts_per_ip, ip_key(client.ip_address))
+    email = await mfa_sign_in.challenged_account_email(session=session, challenge=challenge)
+    attempt = None
+    if email is not None:
+        attempt = await limiter.hit(limits.login_attempts_per_account, email_key(email))
+    try:
+        issued = await mfa_sign_in.complete_login(
+            session=session,
+            settings=settings,
+            keys=keys,
+            challenge=challenge,
+            factor=factor,
+            client=client,
+        )
+    except WrongSecondFactorError:
+        raise
+    except DomainError:
+        if attempt is not None:
+            await limiter.give_back(attempt)
+        raise
+    if attempt is not None:
+        await limiter.give_back(attempt)
+    return issued
+
+
+async def reauthenticate(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    viewer: Viewer,
+    password: str | None,
+    factor: SecondFactor | None,
+    client: ClientInfo,
+    limiter: RateLimiter,
+) -> None:
+    """Limited like a sign-in: per client address, and a place in the account's lockout
+    taken before the password or factor is checked, kept only when it was wrong."""
+    limits = limiter.limits
+    await limiter.hit(limits.login_attempts_per_ip, ip_key(client.ip_address))
+    attempt = await limiter.hit(limits.login_attempts_per_account, email_key(viewer.user.email))
+    try:
+        await mfa_sign_in.reauthenticate(
+            session=session, settings=settings, viewer=viewer, password=password, factor=factor
+        )
+    except (InvalidCredentialsError, WrongSecondFactorError):
+        raise
+    except DomainError:
+        await limiter.give_back(attempt)
+        raise
+    await limiter.give_back(attempt)

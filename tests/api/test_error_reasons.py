@@ -11,6 +11,7 @@ each sign-in costs a password hash, and only the reasons about signing in pay fo
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from graphql import get_introspection_query
 from httpx import ASGITransport, AsyncClient, Response
@@ -65,6 +67,7 @@ from tests.server.test_protocol import (
     status_of,
 )
 from tests.server.test_protocol import request as raw_request
+from tests.services.test_mfa_service import enrolled
 
 Extensions = dict[str, Any]
 
@@ -79,14 +82,23 @@ FINER_REASONS: dict[ErrorCode, set[ErrorReason]] = {
         ErrorReason.REFRESH_TOKEN_INVALID,
         ErrorReason.REFRESH_TOKEN_REUSED,
         ErrorReason.REFRESH_TOKEN_SUPERSEDED,
+        ErrorReason.INVALID_MFA_CODE,
+        ErrorReason.MFA_CHALLENGE_INVALID,
     },
     ErrorCode.FORBIDDEN: {
         ErrorReason.ACCOUNT_DISABLED,
         ErrorReason.EMAIL_NOT_VERIFIED,
         ErrorReason.SUPERUSER_REQUIRED,
         ErrorReason.CANNOT_DELETE_OWN_ACCOUNT,
+        ErrorReason.REAUTHENTICATION_REQUIRED,
+        ErrorReason.MFA_REQUIRED_FOR_ROLE,
     },
-    ErrorCode.CONFLICT: {ErrorReason.EMAIL_TAKEN, ErrorReason.LAST_SUPERUSER},
+    ErrorCode.CONFLICT: {
+        ErrorReason.EMAIL_TAKEN,
+        ErrorReason.LAST_SUPERUSER,
+        ErrorReason.MFA_ALREADY_ENABLED,
+        ErrorReason.MFA_NOT_ENABLED,
+    },
     ErrorCode.NOT_FOUND: {ErrorReason.USER_NOT_FOUND, ErrorReason.SESSION_NOT_FOUND},
     ErrorCode.RATE_LIMITED: {ErrorReason.LOGIN_LOCKED},
     ErrorCode.SERVICE_UNAVAILABLE: {
@@ -210,6 +222,33 @@ async def login_error(gql: GraphQLClient, email: str, password: str) -> Extensio
     return the_error(response.body)
 
 
+COMPLETE_LOGIN = """
+mutation CompleteLogin($input: CompleteLoginInput!) {
+  completeLogin(input: $input) { accessToken refreshToken user { id } }
+}
+"""
+START_TOTP_ENROLLMENT = "mutation { startTotpEnrollment { secret otpauthUri qrCodeSvg } }"
+CONFIRM_TOTP_ENROLLMENT = "mutation ($code: String!) { confirmTotpEnrollment(code: $code) }"
+DISABLE_TOTP = "mutation { disableTotp }"
+REGENERATE_RECOVERY_CODES = "mutation { regenerateRecoveryCodes }"
+
+
+async def with_authenticator_app(request: pytest.FixtureRequest, user: User) -> str:
+    """Turns the authenticator app on for ``user`` through the services, without the
+    requests enrolling takes: the scenarios are about what comes after. Answers its secret."""
+    db_session: AsyncSession = request.getfixturevalue("db_session")
+    secret, _ = await enrolled(db_session, request.getfixturevalue("settings"), user)
+    return secret
+
+
+def a_code_the_app_does_not_show(secret: str) -> str:
+    """Six digits the app shows at no step near now: a mistyped code, never a lucky one."""
+    app = pyotp.TOTP(secret)
+    now = time.time()
+    near = {app.at(now + offset * app.interval) for offset in range(-2, 3)}
+    return next(code for code in (str(digit) * 6 for digit in range(10)) if code not in near)
+
+
 # UNAUTHENTICATED
 
 
@@ -281,6 +320,43 @@ async def a_refresh_token_whose_successor_was_rotated_too(
     return await graphql_error(request, REFRESH_TOKEN, {"refreshToken": first})
 
 
+@produces(ErrorReason.INVALID_MFA_CODE, "gql", "test_user", "db_session")
+async def a_sign_in_completed_with_a_wrong_code(request: pytest.FixtureRequest) -> Extensions:
+    user: User = request.getfixturevalue("test_user")
+    secret = await with_authenticator_app(request, user)
+    gql: GraphQLClient = request.getfixturevalue("gql")
+    required = await login_error(gql, user.email, USER_PASSWORD)
+    factor = {"totpCode": a_code_the_app_does_not_show(secret)}
+    variables = {"input": {"challenge": required["challenge"], "factor": factor}}
+    return await graphql_error(request, COMPLETE_LOGIN, variables)
+
+
+@produces(ErrorReason.MFA_CHALLENGE_INVALID, "gql")
+async def a_sign_in_completed_under_a_made_up_challenge(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    # The challenge is looked up before the factor: any code will do.
+    variables = {"input": {"challenge": "made-up", "factor": {"totpCode": "123456"}}}
+    return await graphql_error(request, COMPLETE_LOGIN, variables)
+
+
+# MFA_REQUIRED
+
+
+@produces(ErrorReason.MFA_REQUIRED, "gql", "test_user", "db_session")
+async def the_right_password_of_an_account_with_an_authenticator_app(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    user: User = request.getfixturevalue("test_user")
+    await with_authenticator_app(request, user)
+    extensions = await login_error(request.getfixturevalue("gql"), user.email, USER_PASSWORD)
+    # What a client finishes the sign-in with: the README's error table promises these.
+    assert isinstance(extensions["challenge"], str), extensions
+    assert extensions["challenge"]
+    assert (extensions["methods"], extensions["expiresIn"]) == (["TOTP", "RECOVERY_CODE"], 300)
+    return extensions
+
+
 # FORBIDDEN
 
 
@@ -312,6 +388,27 @@ async def a_superuser_deletes_their_own_account(request: pytest.FixtureRequest) 
     return await graphql_error(request, DELETE_USER, {"id": str(admin.id)}, token=token)
 
 
+@produces(ErrorReason.REAUTHENTICATION_REQUIRED, "gql", "test_user", "db_session")
+async def the_app_turned_off_from_a_session_signed_in_with_the_password_only(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    user: User = request.getfixturevalue("test_user")
+    await with_authenticator_app(request, user)
+    # A new session, signed in just now, but with the password alone ("pwd").
+    token = await access_token(request, user)
+    return await graphql_error(request, DISABLE_TOTP, token=token)
+
+
+@produces(ErrorReason.MFA_REQUIRED_FOR_ROLE, "db_session", "async_test_db")
+async def a_superuser_without_a_second_factor_lists_the_users(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    _, token = await superuser(request)
+    async with changed_app(request, require_mfa_for_superusers=True) as gql:
+        response = await gql("{ users { totalCount } }", token=token)
+    return the_error(response.body)
+
+
 # CONFLICT
 
 
@@ -328,6 +425,23 @@ async def the_only_superuser_steps_down(request: pytest.FixtureRequest) -> Exten
     admin, token = await superuser(request)
     variables = {"id": str(admin.id), "input": {"isSuperuser": False}}
     return await graphql_error(request, UPDATE_USER, variables, token=token)
+
+
+@produces(ErrorReason.MFA_ALREADY_ENABLED, "gql", "test_user", "db_session")
+async def an_authenticator_app_set_up_a_second_time(request: pytest.FixtureRequest) -> Extensions:
+    user: User = request.getfixturevalue("test_user")
+    await with_authenticator_app(request, user)
+    return await graphql_error(
+        request, START_TOTP_ENROLLMENT, token=await access_token(request, user)
+    )
+
+
+@produces(ErrorReason.MFA_NOT_ENABLED, "gql", "test_user", "db_session")
+async def recovery_codes_renewed_without_an_authenticator_app(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    token = await token_for_test_user(request)
+    return await graphql_error(request, REGENERATE_RECOVERY_CODES, token=token)
 
 
 # NOT_FOUND
@@ -638,6 +752,23 @@ async def test_the_scenario_produces_the_reason(
         assert [(entry["field"], entry["code"]) for entry in extensions["fields"]] == [
             ("email", FieldErrorCode.INVALID_EMAIL)
         ]
+
+
+async def test_a_wrong_code_confirming_the_app_is_wrong_code_on_code(
+    request: pytest.FixtureRequest, gql: GraphQLClient, test_user: User
+) -> None:
+    token = await access_token(request, test_user)
+    started = await gql(START_TOTP_ENROLLMENT, token=token)
+    assert started.errors == [], started.body
+    secret = started.data["startTotpEnrollment"]["secret"]
+
+    variables = {"code": a_code_the_app_does_not_show(secret)}
+    response = await gql(CONFIRM_TOTP_ENROLLMENT, variables, token=token)
+
+    fields = response.single_error(ErrorCode.BAD_USER_INPUT)["extensions"]["fields"]
+    assert [(entry["field"], entry["code"]) for entry in fields] == [
+        ("code", FieldErrorCode.WRONG_CODE)
+    ]
 
 
 def _readme_errors_section() -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from typing import Any
 
+import pyotp
 import pytest
 from freezegun import freeze_time
 from pydantic import SecretStr
@@ -21,6 +22,7 @@ from tests.conftest import TEST_SECRET
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse
 from tests.operations import MY_SESSIONS, REFRESH_TOKEN, REQUEST_PASSWORD_RESET, VERIFY_EMAIL
+from tests.services.test_mfa_service import enrolled
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
 NOBODY = "nobody@example.com"
@@ -306,6 +308,78 @@ class TestLoginPerAccountUnverified:
                 response.single_error("FORBIDDEN")
             await fail_logins(gql, test_user.email, FAILURES_PER_15_MINUTES)
             rate_limited(await attempt_login(gql, test_user.email, USER_PASSWORD))
+
+
+COMPLETE_LOGIN = """
+mutation ($challenge: String!, $code: String!) {
+  completeLogin(input: {challenge: $challenge, factor: {totpCode: $code}}) { accessToken }
+}
+"""
+
+
+class TestLoginPerAccountWithASecondFactor:
+    async def test_the_right_password_does_not_lock_itself_out(
+        self, gql: GraphQLClient, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            await enrolled(db_session, settings, test_user)
+            for _ in range(FAILURES_PER_HOUR + 1):
+                response = await attempt_login(gql, test_user.email, USER_PASSWORD)
+                response.single_error("MFA_REQUIRED")
+
+    async def test_wrong_second_factors_count_toward_the_lockout(
+        self, gql: GraphQLClient, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            secret, _ = await enrolled(db_session, settings, test_user)
+            right = pyotp.TOTP(secret).now()
+            wrong = "000000" if right != "000000" else "111111"
+            error = (await attempt_login(gql, test_user.email, USER_PASSWORD)).single_error(
+                "MFA_REQUIRED"
+            )
+            challenge = error["extensions"]["challenge"]
+            for _ in range(FAILURES_PER_15_MINUTES):
+                answer = await gql(COMPLETE_LOGIN, {"challenge": challenge, "code": wrong})
+                assert answer.single_error("UNAUTHENTICATED")["extensions"]["reason"] == (
+                    "INVALID_MFA_CODE"
+                )
+
+            rate_limited(await attempt_login(gql, test_user.email, USER_PASSWORD))
+
+    async def test_a_locked_account_checks_no_factor_not_even_the_right_one(
+        self, gql: GraphQLClient, db_session: AsyncSession, settings: Settings, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            secret, _ = await enrolled(db_session, settings, test_user)
+        with freeze_time(NOW + timedelta(seconds=30)):
+            # A challenge got before the lockout, with the password.
+            error = (await attempt_login(gql, test_user.email, USER_PASSWORD)).single_error(
+                "MFA_REQUIRED"
+            )
+            await fail_logins(gql, test_user.email, FAILURES_PER_15_MINUTES)
+            right = pyotp.TOTP(secret).now()
+
+            answer = await gql(
+                COMPLETE_LOGIN, {"challenge": error["extensions"]["challenge"], "code": right}
+            )
+
+        assert rate_limited(answer)["extensions"]["reason"] == "LOGIN_LOCKED"
+
+    async def test_reauthenticating_is_locked_out_like_signing_in(
+        self, gql: GraphQLClient, db_session: AsyncSession, test_user: User
+    ) -> None:
+        with freeze_time(NOW):
+            token = (await attempt_login(gql, test_user.email, USER_PASSWORD)).data["login"][
+                "accessToken"
+            ]
+            reauthenticate = "mutation ($p: String!) { reauthenticate(input: {password: $p}) }"
+            for _ in range(FAILURES_PER_15_MINUTES):
+                wrong = await gql(reauthenticate, {"p": WRONG_PASSWORD}, token=token)
+                wrong.single_error("UNAUTHENTICATED")
+
+            right = await gql(reauthenticate, {"p": USER_PASSWORD}, token=token)
+
+        assert rate_limited(right)["extensions"]["reason"] == "LOGIN_LOCKED"
 
 
 class TestOtherOperations:

@@ -39,6 +39,7 @@ from gql_app.services.action_tokens import INVALID_ACTION_TOKEN
 from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.viewer import Viewer
 from tests.auth_factories import create_action_token, create_auth_session
+from tests.conftest import SUITE_SETTINGS
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.fixtures.database import count_stored_rows, load_user, revoked
 from tests.fixtures.email import FailingEmailBackend
@@ -67,7 +68,7 @@ async def update_me(
     async with session_factory() as session:
         viewer = await viewer_for(session, user)
         return await accounts_service.update_me(
-            session=session, viewer=viewer, changes=changes, jobs=jobs
+            session=session, settings=SUITE_SETTINGS, viewer=viewer, changes=changes, jobs=jobs
         )
 
 
@@ -266,6 +267,7 @@ async def change_password(
         viewer = await viewer_for(session, user)
         await accounts_service.change_password(
             session=session,
+            settings=SUITE_SETTINGS,
             viewer=viewer,
             change=PasswordChange(current_password=current_password, new_password=new_password),
         )

@@ -22,6 +22,7 @@ from gql_app.services.admin import AccountChanges, NewAccount
 from gql_app.services.auth import Registration
 from gql_app.services.jobs import JobContext
 from tests.auth_factories import create_action_token
+from tests.conftest import SUITE_SETTINGS
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, create_user
 from tests.fixtures.email import FailingEmailBackend
 from tests.services.support import CollectingScheduler, viewer_for
@@ -110,6 +111,7 @@ class TestPasswordChangesSpendResetLinks:
         async with session_factory() as session:
             await accounts_service.change_password(
                 session=session,
+                settings=SUITE_SETTINGS,
                 viewer=await viewer_for(session, test_user),
                 change=PasswordChange(current_password=USER_PASSWORD, new_password=NEW_PASSWORD),
             )
@@ -136,6 +138,7 @@ class TestPasswordChangesSpendResetLinks:
         async with session_factory() as session:
             await accounts_service.change_password(
                 session=session,
+                settings=SUITE_SETTINGS,
                 viewer=await viewer_for(session, test_user),
                 change=PasswordChange(current_password=USER_PASSWORD, new_password=NEW_PASSWORD),
             )

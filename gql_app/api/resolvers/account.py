@@ -24,7 +24,11 @@ class AccountMutation:
         viewer = await info.context.viewer()
         async with info.context.db() as session:
             user = await accounts_service.update_me(
-                session=session, viewer=viewer, changes=input.to_domain(), jobs=info.context.jobs()
+                session=session,
+                settings=info.context.settings,
+                viewer=viewer,
+                changes=input.to_domain(),
+                jobs=info.context.jobs(),
             )
         return UserType.from_model(user)
 
@@ -40,7 +44,10 @@ class AccountMutation:
         viewer = await info.context.viewer()
         async with info.context.db() as session:
             await accounts_service.change_password(
-                session=session, viewer=viewer, change=input.to_domain()
+                session=session,
+                settings=info.context.settings,
+                viewer=viewer,
+                change=input.to_domain(),
             )
         return True
 

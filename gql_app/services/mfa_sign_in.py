@@ -1,0 +1,171 @@
+"""Proving a second factor: to finish a sign-in the password started (``complete_login``),
+and to refresh a session's proof before a sensitive change (``reauthenticate``)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.config import Settings
+from gql_app.crud import auth_sessions as sessions_crud
+from gql_app.crud import mfa as mfa_crud
+from gql_app.crud import users as users_crud
+from gql_app.db import release_connection
+from gql_app.error_reasons import ErrorReason, FieldErrorCode
+from gql_app.errors import (
+    AuthenticationError,
+    InputValidationError,
+    InvalidCredentialsError,
+    PermissionDeniedError,
+    WrongSecondFactorError,
+)
+from gql_app.models.base import utc_now
+from gql_app.security import recovery_codes, tokens, totp
+from gql_app.security.passwords import verify_password
+from gql_app.services import auth as auth_service
+from gql_app.services.auth import ClientInfo, IssuedTokens
+from gql_app.services.key_ring import KeyRing
+from gql_app.services.mfa import totp_secret_of
+from gql_app.services.mfa_challenges import MAX_FAILED_FACTORS
+from gql_app.services.recent_authentication import (
+    MULTIPLE_FACTORS_METHOD,
+    ONE_TIME_CODE_METHOD,
+    PASSWORD_METHOD,
+)
+from gql_app.services.viewer import Viewer
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """Exactly one of them (the GraphQL input is @oneOf)."""
+
+    totp_code: str | None = None
+    recovery_code: str | None = None
+
+
+async def factor_is_right(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    factor: SecondFactor,
+    now: datetime,
+) -> bool:
+    """Whether the factor is the account's, spending it: a TOTP code's time step, or the
+    recovery code, is accepted once, however many requests present it at once."""
+    if factor.totp_code is not None:
+        stored = await mfa_crud.get_totp(session=session, user_id=user_id)
+        if stored is None or stored.confirmed_at is None:
+            return False
+        step = totp.matching_step(totp_secret_of(stored, settings), factor.totp_code, at=now)
+        return step is not None and await mfa_crud.use_step(
+            session=session, user_id=user_id, step=step
+        )
+    if factor.recovery_code is not None:
+        typed = recovery_codes.normalized(factor.recovery_code)
+        if typed is None:
+            return False
+        return await mfa_crud.spend_recovery_code(
+            session=session,
+            user_id=user_id,
+            code_hashes=[
+                recovery_codes.recovery_code_hash(typed, key=key)
+                for key in settings.recovery_code_keys
+            ],
+            now=now,
+        )
+    return False
+
+
+async def challenged_account_email(*, session: AsyncSession, challenge: str) -> str | None:
+    """The address of the account a challenge belongs to, for its lockout; None for a
+    challenge that does not exist."""
+    found = await mfa_crud.get_challenge(
+        session=session, token_hash=tokens.hash_opaque_token(challenge)
+    )
+    if found is None:
+        return None
+    user = await users_crud.get_by_id(session=session, user_id=found.user_id)
+    return user.email if user is not None else None
+
+
+async def complete_login(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    keys: KeyRing,
+    challenge: str,
+    factor: SecondFactor,
+    client: ClientInfo,
+) -> IssuedTokens:
+    now = utc_now()
+    found = await mfa_crud.get_challenge(
+        session=session, token_hash=tokens.hash_opaque_token(challenge)
+    )
+    if found is None or not await mfa_crud.claim_attempt(
+        session=session, challenge_id=found.id, now=now, max_attempts=MAX_FAILED_FACTORS
+    ):
+        raise AuthenticationError(ErrorReason.MFA_CHALLENGE_INVALID)
+    user = await users_crud.get_for_update(session=session, user_id=found.user_id)
+    if user is None:
+        raise AuthenticationError(ErrorReason.MFA_CHALLENGE_INVALID)
+    right = await factor_is_right(
+        session=session, settings=settings, user_id=found.user_id, factor=factor, now=now
+    )
+    if not right:
+        # Committed now: the attempt counts even though an error is answered.
+        await session.commit()
+        raise WrongSecondFactorError(email=user.email)
+    if not await mfa_crud.consume_challenge(session=session, challenge_id=found.id, now=now):
+        raise AuthenticationError(ErrorReason.MFA_CHALLENGE_INVALID)
+    if not user.is_active:
+        raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
+    issued = await auth_service.start_session(
+        session=session,
+        settings=settings,
+        keys=keys,
+        user=user,
+        client=client,
+        now=now,
+        auth_methods=[PASSWORD_METHOD, ONE_TIME_CODE_METHOD, MULTIPLE_FACTORS_METHOD],
+    )
+    await session.commit()
+    return issued
+
+
+async def reauthenticate(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    viewer: Viewer,
+    password: str | None,
+    factor: SecondFactor | None,
+) -> None:
+    """The session proves who it is again, now: with the password, a second factor, or
+    both; sensitive changes then go through for REAUTH_MAX_AGE_SECONDS."""
+    if password is None and factor is None:
+        raise InputValidationError.single(
+            "input", FieldErrorCode.REQUIRED, "Give the password, a second factor, or both"
+        )
+    user = viewer.user
+    methods: list[str] = []
+    if password is not None:
+        # Checking the password takes a hashing thread for a while: no connection waits.
+        await release_connection(session)
+        if not (await verify_password(password, user.password_hash)).valid:
+            raise InvalidCredentialsError
+        methods.append(PASSWORD_METHOD)
+    now = utc_now()
+    if factor is not None:
+        if not await factor_is_right(
+            session=session, settings=settings, user_id=user.id, factor=factor, now=now
+        ):
+            # Committed now: a spent step or code stays spent.
+            await session.commit()
+            raise WrongSecondFactorError(email=user.email)
+        methods += [ONE_TIME_CODE_METHOD, MULTIPLE_FACTORS_METHOD]
+    await sessions_crud.mark_authenticated(
+        session=session, auth_session=viewer.auth_session, auth_methods=methods, now=now
+    )
+    await session.commit()

@@ -1,4 +1,5 @@
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
@@ -7,6 +8,7 @@ from typing import Annotated
 import strawberry
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from gql_app.api.jobs import BackgroundJobs
@@ -25,6 +27,7 @@ from gql_app.error_reasons import ErrorReason
 from gql_app.errors import AuthenticationError, ServiceUnavailableError, Unavailable
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import auth as auth_service
+from gql_app.services import mfa as mfa_service
 from gql_app.services.auth import ClientInfo
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.key_ring import KeyRing
@@ -58,6 +61,8 @@ class Context(BaseContext):
         # Query fields resolve concurrently, but one AsyncSession serves one task at a time.
         self._session_lock = asyncio.Lock()
         self._viewer: Viewer | None = None
+        # User.mfaEnabled for every user the request shows, in one query, not one a user.
+        self.mfa_enabled: DataLoader[uuid.UUID, bool] = DataLoader(load_fn=self._mfa_enabled)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
@@ -89,6 +94,13 @@ class Context(BaseContext):
                         Unavailable.DATABASE, retry_after=OUTAGE_RETRY_AFTER_SECONDS
                     ) from error
                 raise
+
+    async def _mfa_enabled(self, user_ids: list[uuid.UUID]) -> list[bool]:
+        async with self.db() as session:
+            enabled = await mfa_service.accounts_with_second_factor(
+                session=session, user_ids=user_ids
+            )
+        return [user_id in enabled for user_id in user_ids]
 
     @property
     def http_request(self) -> Request:

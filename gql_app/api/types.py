@@ -8,7 +8,6 @@ from gql_app.api.context import Info
 from gql_app.crud.users import UserFilter
 from gql_app.models import AuthSession
 from gql_app.models import User as UserModel
-from gql_app.services import mfa as mfa_service
 from gql_app.services import users as users_service
 from gql_app.services.auth import IssuedTokens
 from gql_app.services.users import UserPage
@@ -27,10 +26,7 @@ class UserType:
 
     @strawberry.field(description="Whether signing in asks for a second factor.")
     async def mfa_enabled(self, info: Info) -> bool:
-        async with info.context.db() as session:
-            return await mfa_service.second_factor_enabled(
-                session=session, user_id=uuid.UUID(self.id)
-            )
+        return await info.context.mfa_enabled.load(uuid.UUID(self.id))
 
     @classmethod
     def from_model(cls, user: UserModel) -> Self:

@@ -150,3 +150,12 @@ async def consume_challenge(
     )
     result = await session.execute(query)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def users_with_totp(
+    *, session: AsyncSession, user_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    query = select(TotpFactor.user_id).where(
+        TotpFactor.user_id.in_(user_ids), TotpFactor.confirmed_at.is_not(None)
+    )
+    return set((await session.execute(query)).scalars())

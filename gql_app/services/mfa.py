@@ -2,6 +2,7 @@
 codes, turning it off; and a superuser's reset of another account's."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -175,3 +176,9 @@ async def second_factor_enabled(*, session: AsyncSession, user_id: uuid.UUID) ->
 async def end_pending_sign_ins(*, session: AsyncSession, user_id: uuid.UUID) -> None:
     """Challenges a password started are dropped (the caller commits)."""
     await mfa_crud.delete_challenges(session=session, user_id=user_id)
+
+
+async def accounts_with_second_factor(
+    *, session: AsyncSession, user_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    return await mfa_crud.users_with_totp(session=session, user_ids=user_ids)

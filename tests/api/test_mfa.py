@@ -18,10 +18,11 @@ import pytest
 from fastapi import FastAPI
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
+from gql_app.db import SessionFactory
 from gql_app.models import AuthSession, MfaChallenge, RecoveryCode, SigningKey, TotpFactor, User
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse, Tokens, login_tokens
@@ -800,3 +801,44 @@ class TestAdminReset:
         assert reason_of(response, "FORBIDDEN") == "SUPERUSER_REQUIRED"
         assert response.data is None
         assert (await my_mfa(gql, enrolled.tokens.access))["enabled"] is True
+
+
+class TestMfaEnabledOnUserPages:
+    async def test_a_page_of_users_asks_for_the_flag_once(
+        self,
+        gql: GraphQLClient,
+        clock: FrozenDateTimeFactory,
+        async_test_db: tuple[AsyncEngine, SessionFactory],
+        test_user: User,
+        test_superuser: User,
+    ) -> None:
+        await enrol(gql, clock, test_user)
+        for index in range(5):
+            await create_user_in(async_test_db, f"reader{index}@example.com")
+        admin = await sign_in(gql, test_superuser, ADMIN_PASSWORD)
+        engine, _ = async_test_db
+        statements: list[str] = []
+        event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_: statements.append(statement),
+        )
+
+        response = await gql(
+            "{ users(first: 20) { edges { node { email mfaEnabled } } } }", token=admin.access
+        )
+
+        flags = {
+            edge["node"]["email"]: edge["node"]["mfaEnabled"]
+            for edge in data_of(response, "users")["edges"]
+        }
+        assert flags[test_user.email] is True
+        assert flags[test_superuser.email] is False
+        assert len(flags) == 7
+        assert sum("FROM totp_factors" in statement for statement in statements) == 1
+
+
+async def create_user_in(async_test_db: tuple[AsyncEngine, SessionFactory], email: str) -> None:
+    _, session_factory = async_test_db
+    async with session_factory() as session:
+        await create_user(session, email=email)

@@ -1,3 +1,4 @@
+import re
 import secrets
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
@@ -12,6 +13,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gql_app.security.key_derivation import derive_key
 from gql_app.security.signing_keys import SigningAlgorithm
+
+# Browsers treat http://localhost as a secure context, so passkeys work there unencrypted.
+_LOCALHOST_ORIGIN = re.compile(r"http://localhost(:[0-9]{1,5})?")
 
 Environment = Literal["development", "test", "production"]
 EmailBackendName = Literal["console", "smtp", "memory"]
@@ -109,6 +113,15 @@ class Settings(BaseSettings):
     reauth_max_age_seconds: int = Field(default=600, gt=0)
     # Superuser-only operations need a session signed in with a second factor.
     require_mfa_for_superusers: bool = False
+
+    # Passkeys (README, "Passkeys"). The relying party ID passkeys are made for: the site's
+    # domain. Unset: the host name of FRONTEND_BASE_URL.
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = "gql-app"
+    # The page origins passkeys are accepted from, a JSON list. Unset: the origin of
+    # FRONTEND_BASE_URL, and in development also any http://localhost:<port>.
+    webauthn_origins: list[str] | None = None
+    webauthn_user_verification: Literal["preferred", "required"] = "preferred"
 
     first_superuser_email: str | None = None
     first_superuser_password: SecretStr | None = None
@@ -232,6 +245,17 @@ class Settings(BaseSettings):
             raise ValueError(f"KEY_ENCRYPTION_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes")
         return self
 
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _passkey_origins_are_origins(cls, value: list[str] | None) -> list[str] | None:
+        for origin in value or []:
+            # What a browser puts in clientDataJSON: scheme, host, port; no path, no slash.
+            if origin_of(origin) != origin:
+                raise ValueError(
+                    f"WEBAUTHN_ORIGINS: {origin!r} is not an origin such as https://app.example"
+                )
+        return value
+
     @model_validator(mode="after")
     def _standard_hashing_in_production(self) -> Self:
         standard = self.password_hashing_cost == "standard"  # noqa: S105 - a cost
@@ -266,6 +290,24 @@ class Settings(BaseSettings):
             return []
         frontend = origin_of(self.frontend_base_url)
         return [frontend] if frontend else []
+
+    @property
+    def passkey_rp_id(self) -> str:
+        return self.webauthn_rp_id or urlsplit(self.frontend_base_url).hostname or "localhost"
+
+    def accepts_passkey_origin(self, origin: str) -> bool:
+        """Whether a passkey ceremony on a page of ``origin`` counts."""
+        if self.webauthn_origins is not None:
+            return origin in self.webauthn_origins
+        if origin == origin_of(self.frontend_base_url):
+            return True
+        # Any port of localhost, for a newcomer's frontend: only where the passkeys are
+        # localhost's own, so it never widens a real site's origins.
+        return (
+            self.environment == "development"
+            and self.passkey_rp_id == "localhost"
+            and _LOCALHOST_ORIGIN.fullmatch(origin) is not None
+        )
 
     @property
     def dev_mail_enabled(self) -> bool:

@@ -421,6 +421,52 @@ class TestOtherSettings:
         assert settings.database_url == "sqlite+aiosqlite:///elsewhere.db"
 
 
+class TestPasskeySettings:
+    def test_by_default_passkeys_belong_to_the_frontends_host(self, make_settings: Any) -> None:
+        settings = make_settings(
+            secret_key=SecretStr(LONG_SECRET), frontend_base_url="https://app.example/welcome"
+        )
+
+        assert settings.passkey_rp_id == "app.example"
+        assert settings.accepts_passkey_origin("https://app.example")
+        assert not settings.accepts_passkey_origin("https://evil.example")
+        assert not settings.accepts_passkey_origin("http://localhost:5173")
+
+    @pytest.mark.parametrize(
+        ("environment", "accepted"), [("development", True), ("test", False), ("production", False)]
+    )
+    def test_any_localhost_port_only_in_development(
+        self, make_settings: Any, environment: str, accepted: bool
+    ) -> None:
+        settings = make_settings(environment=environment, secret_key=SecretStr(LONG_SECRET))
+
+        assert settings.passkey_rp_id == "localhost"
+        assert settings.accepts_passkey_origin("http://localhost:5173") is accepted
+        assert settings.accepts_passkey_origin("http://localhost:3000")
+        assert not settings.accepts_passkey_origin("http://localhost.evil.example:3000")
+
+    def test_listed_origins_are_the_only_ones(
+        self, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("WEBAUTHN_ORIGINS", '["https://app.example", "https://m.app.example"]')
+        monkeypatch.setenv("WEBAUTHN_RP_ID", "app.example")
+
+        settings = make_settings(secret_key=SecretStr(LONG_SECRET))
+
+        assert settings.passkey_rp_id == "app.example"
+        assert settings.accepts_passkey_origin("https://m.app.example")
+        assert not settings.accepts_passkey_origin("http://localhost:3000")
+
+    @pytest.mark.parametrize(
+        "origin", ["https://app.example/", "https://app.example/login", "app.example", "ftp://x"]
+    )
+    def test_an_origin_that_is_not_one_is_refused_at_start(
+        self, make_settings: Any, origin: str
+    ) -> None:
+        with pytest.raises(ValidationError, match="WEBAUTHN_ORIGINS"):
+            make_settings(secret_key=SecretStr(LONG_SECRET), webauthn_origins=[origin])
+
+
 class TestSigningKeySettings:
     def test_defaults(self, make_settings: Any) -> None:
         settings = make_settings(secret_key=SecretStr(LONG_SECRET))

@@ -37,6 +37,8 @@ APP_TABLES = {
     "totp_factors",
     "recovery_codes",
     "mfa_challenges",
+    "passkeys",
+    "passkey_challenges",
 }
 
 
@@ -139,6 +141,7 @@ def test_upgrade_from_empty_to_head(database_url: str, config: Config, head: str
         "uq_users_email",
         "uq_refresh_tokens_token_hash",
         "uq_action_tokens_token_hash",
+        "uq_passkeys_credential_id",
     } <= state.unique_constraints
     assert {
         "ix_users_created_at_id",
@@ -152,6 +155,8 @@ def test_upgrade_from_empty_to_head(database_url: str, config: Config, head: str
         ("fk_action_tokens_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_auth_sessions_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_mfa_challenges_user_id_users", "users", {"ondelete": "CASCADE"}),
+        ("fk_passkey_challenges_user_id_users", "users", {"ondelete": "CASCADE"}),
+        ("fk_passkeys_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_recovery_codes_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_refresh_tokens_session_id_auth_sessions", "auth_sessions", {"ondelete": "CASCADE"}),
         ("fk_totp_factors_user_id_users", "users", {"ondelete": "CASCADE"}),

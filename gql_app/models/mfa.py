@@ -4,7 +4,7 @@ challenges a password sign-in leaves to be completed with one of them."""
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gql_app.models.base import Base, UTCDateTime, UUIDPrimaryKeyMixin, utc_now
@@ -56,3 +56,6 @@ class MfaChallenge(UUIDPrimaryKeyMixin, Base):
     # Factors tried; a right one spends the challenge, so on a live one these all failed.
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # How the first step proved who it is (RFC 8176 names): a password, or a passkey
+    # without user verification; the completed sign-in's methods start with these.
+    first_factor_methods: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["pwd"])

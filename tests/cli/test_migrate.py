@@ -10,7 +10,7 @@ from tests.cli.sqlite_file import tables_in
 from tests.e2e.postgres import database_name, drop_database, postgres_server, recreate_database
 
 FIRST = "4a0c9ba359ac"
-HEAD = "d2842a7c6a3d (head)"
+HEAD = "7c1e5b9a0f42 (head)"
 APP_TABLES = {
     "users",
     "auth_sessions",
@@ -20,6 +20,8 @@ APP_TABLES = {
     "totp_factors",
     "recovery_codes",
     "mfa_challenges",
+    "passkeys",
+    "passkey_challenges",
 }
 
 
@@ -59,7 +61,7 @@ class TestMigrate:
         assert main(["migrate", "upgrade", "+1"]) == 0
         assert capsys.readouterr().out == f"migrated from base to {FIRST}\n"
 
-        assert main(["migrate", "upgrade", "+2"]) == 0
+        assert main(["migrate", "upgrade", "+3"]) == 0
         assert capsys.readouterr().out == f"migrated from {FIRST} to {HEAD}\n"
 
     def test_current_prints_the_revision_after_an_upgrade(
@@ -72,7 +74,7 @@ class TestMigrate:
 
         assert capsys.readouterr().out == f"{HEAD}\n"
 
-    @pytest.mark.parametrize("target", ["base", "-3"])
+    @pytest.mark.parametrize("target", ["base", "-4"])
     def test_downgrade_reverts_the_migrations(
         self, database: Path, capsys: pytest.CaptureFixture[str], target: str
     ) -> None:

@@ -25,6 +25,12 @@ class ErrorReason(StrEnum):
     # unknown or was failed too often (sign in again).
     INVALID_MFA_CODE = "INVALID_MFA_CODE"
     MFA_CHALLENGE_INVALID = "MFA_CHALLENGE_INVALID"
+    # Passkeys: the challenge is unknown, used, expired or for another ceremony; no
+    # passkey of the account (or of any account, at sign-in) has this credential id; the
+    # credential does not prove what it must (origin, RP ID, signature, counter, flags).
+    PASSKEY_CHALLENGE_INVALID = "PASSKEY_CHALLENGE_INVALID"
+    PASSKEY_NOT_RECOGNISED = "PASSKEY_NOT_RECOGNISED"
+    PASSKEY_VERIFICATION_FAILED = "PASSKEY_VERIFICATION_FAILED"
 
     # MFA_REQUIRED: the password was right; complete the sign-in with a second factor.
     MFA_REQUIRED = "MFA_REQUIRED"
@@ -43,10 +49,13 @@ class ErrorReason(StrEnum):
     LAST_SUPERUSER = "LAST_SUPERUSER"
     MFA_ALREADY_ENABLED = "MFA_ALREADY_ENABLED"
     MFA_NOT_ENABLED = "MFA_NOT_ENABLED"
+    TOO_MANY_PASSKEYS = "TOO_MANY_PASSKEYS"
+    PASSKEY_ALREADY_REGISTERED = "PASSKEY_ALREADY_REGISTERED"
 
     # NOT_FOUND
     USER_NOT_FOUND = "USER_NOT_FOUND"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+    PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
 
     # BAD_USER_INPUT: extensions.fields[].code says what is wrong with each field.
     BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -62,6 +71,7 @@ class ErrorReason(StrEnum):
     # SERVICE_UNAVAILABLE: what is missing; retry after extensions.retryAfter seconds.
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     RATE_LIMITER_UNAVAILABLE = "RATE_LIMITER_UNAVAILABLE"
+    PASSKEY_CHALLENGES_UNAVAILABLE = "PASSKEY_CHALLENGES_UNAVAILABLE"
     PASSWORD_HASHING_BUSY = "PASSWORD_HASHING_BUSY"  # noqa: S105
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from gql_app.error_reasons import ErrorReason, FieldErrorCode
+from gql_app.security.passkeys import PasskeyOptions
 
 MESSAGES: dict[ErrorReason, str] = {
     ErrorReason.TOKEN_MISSING: "Authentication required",
@@ -25,7 +26,10 @@ MESSAGES: dict[ErrorReason, str] = {
     ),
     ErrorReason.INVALID_MFA_CODE: "That code is not right",
     ErrorReason.MFA_CHALLENGE_INVALID: "This sign-in has expired; sign in again",
-    ErrorReason.MFA_REQUIRED: "Enter a code from your authenticator app to finish signing in",
+    ErrorReason.PASSKEY_CHALLENGE_INVALID: "This passkey request has expired; start again",
+    ErrorReason.PASSKEY_NOT_RECOGNISED: "This passkey is not registered here",
+    ErrorReason.PASSKEY_VERIFICATION_FAILED: "The passkey could not be verified",
+    ErrorReason.MFA_REQUIRED: "Confirm it is you with a second factor to finish signing in",
     ErrorReason.REAUTHENTICATION_REQUIRED: "Confirm it is you to make this change",
     ErrorReason.MFA_REQUIRED_FOR_ROLE: "Superusers must sign in with a second factor",
     ErrorReason.ACCOUNT_DISABLED: "This account is disabled",
@@ -36,8 +40,11 @@ MESSAGES: dict[ErrorReason, str] = {
     ErrorReason.LAST_SUPERUSER: "The last active superuser must stay an active superuser",
     ErrorReason.MFA_ALREADY_ENABLED: "An authenticator app is already set up; disable it first",
     ErrorReason.MFA_NOT_ENABLED: "No authenticator app is set up",
+    ErrorReason.TOO_MANY_PASSKEYS: "This account has as many passkeys as it may; remove one first",
+    ErrorReason.PASSKEY_ALREADY_REGISTERED: "This passkey is registered already",
     ErrorReason.USER_NOT_FOUND: "User not found",
     ErrorReason.SESSION_NOT_FOUND: "Session not found",
+    ErrorReason.PASSKEY_NOT_FOUND: "Passkey not found",
     ErrorReason.BAD_USER_INPUT: "Invalid input",
     ErrorReason.RATE_LIMITED: "Too many attempts; try again later",
     ErrorReason.LOGIN_LOCKED: "Too many failed sign-ins for this address; try again later",
@@ -112,10 +119,19 @@ class MfaRequiredError(DomainError):
 
     default_reason = ErrorReason.MFA_REQUIRED
 
-    def __init__(self, *, challenge: str, methods: list[str], expires_in: int) -> None:
+    def __init__(
+        self,
+        *,
+        challenge: str,
+        methods: list[str],
+        expires_in: int,
+        passkey_options: PasskeyOptions | None = None,
+    ) -> None:
         self.challenge = challenge
         self.methods = methods
         self.expires_in = expires_in
+        # With a passkey among the methods: the ceremony to answer with it.
+        self.passkey_options = passkey_options
         super().__init__()
 
 
@@ -138,18 +154,21 @@ class Unavailable(StrEnum):
     DATABASE = "database"
     RATE_LIMITER = "rate limiter"
     PASSWORD_HASHING = "password hashing"  # noqa: S105 - a name, not a secret
+    PASSKEY_CHALLENGES = "passkey challenges"
 
 
 UNAVAILABLE_REASONS: dict[Unavailable, ErrorReason] = {
     Unavailable.DATABASE: ErrorReason.DATABASE_UNAVAILABLE,
     Unavailable.RATE_LIMITER: ErrorReason.RATE_LIMITER_UNAVAILABLE,
     Unavailable.PASSWORD_HASHING: ErrorReason.PASSWORD_HASHING_BUSY,
+    Unavailable.PASSKEY_CHALLENGES: ErrorReason.PASSKEY_CHALLENGES_UNAVAILABLE,
 }
 
 _UNAVAILABLE_MESSAGES = {
     Unavailable.DATABASE: "The service cannot reach its database; try again shortly",
     Unavailable.RATE_LIMITER: "The service cannot check its rate limits; try again shortly",
     Unavailable.PASSWORD_HASHING: "Too many sign-ins are being checked; try again shortly",
+    Unavailable.PASSKEY_CHALLENGES: "The service cannot keep passkey requests; try again shortly",
 }
 
 

@@ -44,6 +44,7 @@ from gql_app.security.rate_limit import RateLimiter, describe_limits
 from gql_app.services import signing_keys as signing_keys_service
 from gql_app.services import users as users_service
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import passkey_challenge_store
 from gql_app.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await engine.dispose()
         await app.state.rate_limiter.aclose()
         await app.state.persisted_queries.storage.aclose()
+        await app.state.passkey_challenges.aclose()
 
     app = FastAPI(
         title="gql-app",
@@ -94,12 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = create_session_factory(engine)
     app.state.rate_limiter = RateLimiter.from_settings(settings, availability=availability)
     app.state.key_ring = KeyRing(settings)
+    app.state.passkey_challenges = passkey_challenge_store(settings, availability=availability)
     mailbox = Mailbox() if settings.dev_mail_enabled else None
     app.state.email_service = EmailService(
         backend=backend_from_settings(settings, mailbox=mailbox), settings=settings
     )
-    if settings.environment == "production" and settings.email_backend == "console":
-        logger.warning("EMAIL_BACKEND=console in production: mail is printed, not sent")
+    _warn_of_development_settings_in_production(settings)
 
     schema, documents = schema_for(settings)
     storage = persisted_query_storage(settings)
@@ -125,6 +127,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
     add_well_known_routes(app)
     return app
+
+
+def _warn_of_development_settings_in_production(settings: Settings) -> None:
+    if settings.environment != "production":
+        return
+    if settings.email_backend == "console":
+        logger.warning("EMAIL_BACKEND=console in production: mail is printed, not sent")
+    if settings.passkey_rp_id == "localhost":
+        logger.warning(
+            "passkeys are made for localhost in production: set WEBAUTHN_RP_ID and "
+            "WEBAUTHN_ORIGINS (or FRONTEND_BASE_URL) to the site's domain"
+        )
 
 
 def _add_pages(app: FastAPI, settings: Settings, *, mailbox: Mailbox | None) -> None:

@@ -5,11 +5,21 @@ Each returns the plaintext token with its row where there is one, the way a clie
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import jwt
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
-from gql_app.models import ActionToken, ActionTokenPurpose, AuthSession, RefreshToken, User
+from gql_app.models import (
+    ActionToken,
+    ActionTokenPurpose,
+    AuthSession,
+    RefreshToken,
+    SigningKey,
+    User,
+)
 from gql_app.security import tokens
 from gql_app.security.tokens import AccessTokenClaims, hash_opaque_token, new_opaque_token
 from gql_app.services.key_ring import KeyRing
@@ -44,6 +54,19 @@ async def verified_claims(
     key = await KeyRing(settings).verification_key(session=session, kid=tokens.key_id_of(token))
     assert key is not None, "signed by a stored key"
     return tokens.decode_access_token(token, key=key, settings=settings)
+
+
+async def signed_claims(token: str, db_session: AsyncSession, settings: Settings) -> Any:
+    """Every claim of an access token (amr, auth_time...), checked with the stored key."""
+    header = jwt.get_unverified_header(token)
+    stored = await db_session.scalar(select(SigningKey).where(SigningKey.kid == header["kid"]))
+    assert stored is not None
+    return jwt.decode(
+        token,
+        jwt.PyJWK(stored.public_jwk).key,
+        algorithms=[header["alg"]],
+        audience=settings.jwt_audience,
+    )
 
 
 async def create_auth_session(

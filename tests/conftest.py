@@ -22,6 +22,7 @@ from gql_app.security.passwords import configure_password_hashing
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import DatabaseChallengeStore
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.fixtures.database import create_sqlite_schema
 from tests.fixtures.email import FailingEmailBackend
@@ -142,6 +143,7 @@ async def app(
     application.dependency_overrides.clear()
     await application.state.engine.dispose()
     await application.state.rate_limiter.aclose()
+    await application.state.passkey_challenges.aclose()
 
 
 @pytest_asyncio.fixture
@@ -182,6 +184,7 @@ async def signed_in(session: AsyncSession, settings: Settings, *, email: str, pa
     """An access token of a new session, from the service the login mutation calls (that
     mutation is tested in tests/api/test_login.py; here it would only add a request)."""
     issued = await auth_service.login(
+        challenges=DatabaseChallengeStore(),
         session=session,
         settings=settings,
         keys=KeyRing(settings),

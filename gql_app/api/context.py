@@ -31,6 +31,7 @@ from gql_app.services import mfa as mfa_service
 from gql_app.services.auth import ClientInfo
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import PasskeyChallengeStore
 from gql_app.services.viewer import Viewer
 
 BEARER_SCHEME = "bearer"
@@ -49,10 +50,12 @@ class Context(BaseContext):
         rate_limiter: RateLimiter,
         availability: Availability,
         keys: KeyRing,
+        passkey_challenges: PasskeyChallengeStore,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.keys = keys
+        self.passkey_challenges = passkey_challenges
         self.email = email
         self.rate_limiter = rate_limiter
         self.availability = availability
@@ -201,6 +204,7 @@ async def get_context(
         rate_limiter=state.rate_limiter,
         availability=state.availability,
         keys=state.key_ring,
+        passkey_challenges=state.passkey_challenges,
     )
 
 

@@ -161,6 +161,11 @@ class ErrorMapping(SchemaExtension):
             extensions["challenge"] = original.challenge
             extensions["methods"] = original.methods
             extensions["expiresIn"] = original.expires_in
+            if original.passkey_options is not None:
+                extensions["passkeyOptions"] = {
+                    "challengeId": original.passkey_options.challenge_id,
+                    "options": original.passkey_options.options,
+                }
         return _rebuilt(error, message=original.message, extensions=extensions)
 
     @staticmethod

@@ -1,9 +1,10 @@
 """The GraphQL shapes of second factors."""
 
-from typing import Self
+from typing import Self, TypeVar
 
 import strawberry
 
+from gql_app.api.passkey_types import FinishPasskeySignInInput
 from gql_app.services.mfa import MfaMethod, MfaStatus, TotpEnrollment
 from gql_app.services.mfa_sign_in import SecondFactor
 
@@ -50,14 +51,27 @@ class MfaFactorInput:
     recovery_code: str | None = strawberry.field(
         default=strawberry.UNSET, description="One of your recovery codes, dashes optional."
     )
+    passkey: FinishPasskeySignInInput | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "One of your passkeys: for completeLogin, answering MFA_REQUIRED's passkeyOptions; "
+            "for reauthenticate, a startPasskeySignIn ceremony."
+        ),
+    )
 
     def to_domain(self) -> SecondFactor:
+        passkey = _given(self.passkey)
         return SecondFactor(
-            totp_code=_given(self.totp_code), recovery_code=_given(self.recovery_code)
+            totp_code=_given(self.totp_code),
+            recovery_code=_given(self.recovery_code),
+            passkey=passkey.to_domain() if passkey is not None else None,
         )
 
 
-def _given(value: str | None) -> str | None:
+_Given = TypeVar("_Given")
+
+
+def _given(value: _Given | None) -> _Given | None:
     return None if value is strawberry.UNSET else value
 
 

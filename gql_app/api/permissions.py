@@ -6,7 +6,7 @@ from strawberry.permission import BasePermission
 from gql_app.api.context import Info
 from gql_app.api.error_codes import ErrorCode, ErrorReason
 from gql_app.errors import PermissionDeniedError
-from gql_app.services.recent_authentication import MULTIPLE_FACTORS_METHOD
+from gql_app.services.recent_authentication import proves_multiple_factors
 
 
 class IsAuthenticated(BasePermission):
@@ -33,7 +33,7 @@ class IsSuperuser(BasePermission):
         viewer = await info.context.viewer()
         if not viewer.user.is_superuser:
             return False
-        second_factor = MULTIPLE_FACTORS_METHOD in viewer.auth_session.auth_methods
+        second_factor = proves_multiple_factors(viewer.auth_session.auth_methods)
         if info.context.settings.require_mfa_for_superusers and not second_factor:
             raise PermissionDeniedError(ErrorReason.MFA_REQUIRED_FOR_ROLE)
         return True

@@ -13,18 +13,26 @@ from gql_app.api.resolvers.account import AccountMutation
 from gql_app.api.resolvers.admin import AdminMutation
 from gql_app.api.resolvers.auth import AuthMutation, AuthQuery
 from gql_app.api.resolvers.mfa import MfaMutation, MfaQuery
+from gql_app.api.resolvers.passkeys import PasskeysMutation, PasskeysQuery
 from gql_app.api.resolvers.sessions import SessionsMutation, SessionsQuery
 from gql_app.api.resolvers.users import UsersQuery
 from gql_app.config import Settings
 
 
 @strawberry.type(description="Read operations.")
-class Query(AuthQuery, SessionsQuery, UsersQuery, MfaQuery):
+class Query(AuthQuery, SessionsQuery, UsersQuery, MfaQuery, PasskeysQuery):
     pass
 
 
 @strawberry.type(description="Write operations.")
-class Mutation(AuthMutation, SessionsMutation, AccountMutation, AdminMutation, MfaMutation):
+class Mutation(
+    AuthMutation,
+    SessionsMutation,
+    AccountMutation,
+    AdminMutation,
+    MfaMutation,
+    PasskeysMutation,
+):
     pass
 
 

@@ -121,8 +121,8 @@ class SessionType:
     current: bool = strawberry.field(description="Whether this request uses this session.")
     auth_methods: list[str] = strawberry.field(
         description=(
-            "How the session last proved who it is (RFC 8176: pwd, otp, mfa), at sign-in or "
-            "by reauthenticate."
+            "How the session last proved who it is (RFC 8176: pwd, otp, mfa, hwk, user), at "
+            "sign-in or by reauthenticate."
         )
     )
     authenticated_at: datetime = strawberry.field(description="When it last proved it (UTC).")

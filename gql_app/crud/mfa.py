@@ -105,9 +105,14 @@ async def create_challenge(
     token_hash: str,
     now: datetime,
     expires_at: datetime,
+    first_factor_methods: list[str],
 ) -> MfaChallenge:
     challenge = MfaChallenge(
-        user_id=user_id, token_hash=token_hash, created_at=now, expires_at=expires_at
+        user_id=user_id,
+        token_hash=token_hash,
+        created_at=now,
+        expires_at=expires_at,
+        first_factor_methods=first_factor_methods,
     )
     session.add(challenge)
     await session.flush()

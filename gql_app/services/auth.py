@@ -33,6 +33,7 @@ from gql_app.services.accounts import create_user_or_conflict, ensure_email_free
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import PasskeyChallengeStore
 from gql_app.services.recent_authentication import PASSWORD_METHOD
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
@@ -145,6 +146,7 @@ async def login(
     session: AsyncSession,
     settings: Settings,
     keys: KeyRing,
+    challenges: PasskeyChallengeStore,
     credentials: Credentials,
     client: ClientInfo,
 ) -> IssuedTokens:
@@ -177,10 +179,7 @@ async def login(
     user = await users_crud.get_for_update(session=session, user_id=found.id)
     if user is None or user.password_hash != checked_hash:
         raise InvalidCredentialsError
-    if not user.is_active:
-        raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
-    if settings.require_verified_email and not user.is_verified:
-        raise PermissionDeniedError(ErrorReason.EMAIL_NOT_VERIFIED)
+    ensure_may_sign_in(user=user, settings=settings)
     if verification.updated_hash is not None:
         await users_crud.set_password_hash(
             session=session, user=user, password_hash=verification.updated_hash
@@ -188,7 +187,14 @@ async def login(
 
     now = utc_now()
     if await mfa_service.second_factor_enabled(session=session, user_id=user.id):
-        required = await mfa_challenges.new_challenge(session=session, user_id=user.id, now=now)
+        required = await mfa_challenges.new_challenge(
+            session=session,
+            settings=settings,
+            challenges=challenges,
+            user_id=user.id,
+            now=now,
+            first_factor_methods=[PASSWORD_METHOD],
+        )
         # The challenge (and a rehashed password) are kept; no session starts yet.
         await session.commit()
         raise required
@@ -203,6 +209,15 @@ async def login(
     )
     await session.commit()
     return issued
+
+
+def ensure_may_sign_in(*, user: User, settings: Settings) -> None:
+    """Refuses an account that proved who it is but may not sign in; said only after the
+    proof, so these reasons never tell a stranger which accounts exist."""
+    if not user.is_active:
+        raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
+    if settings.require_verified_email and not user.is_verified:
+        raise PermissionDeniedError(ErrorReason.EMAIL_NOT_VERIFIED)
 
 
 async def start_session(

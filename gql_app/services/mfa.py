@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app.config import Settings
 from gql_app.crud import auth_sessions as sessions_crud
 from gql_app.crud import mfa as mfa_crud
+from gql_app.crud import passkeys as passkeys_crud
 from gql_app.crud import users as users_crud
 from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import ConflictError, InputValidationError
@@ -25,6 +26,7 @@ from gql_app.services.viewer import Viewer
 class MfaMethod(StrEnum):
     TOTP = "TOTP"
     RECOVERY_CODE = "RECOVERY_CODE"
+    PASSKEY = "PASSKEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +151,17 @@ async def mfa_status(*, session: AsyncSession, viewer: Viewer) -> MfaStatus:
         return MfaStatus(enabled=False, methods=[], recovery_codes_remaining=0)
     remaining = await mfa_crud.count_unused_recovery_codes(session=session, user_id=user_id)
     methods = [MfaMethod.TOTP] + ([MfaMethod.RECOVERY_CODE] if remaining else [])
+    if await passkeys_crud.count_for_user(session=session, user_id=user_id):
+        methods.append(MfaMethod.PASSKEY)
     return MfaStatus(enabled=True, methods=methods, recovery_codes_remaining=remaining)
 
 
 async def reset_user_mfa(
     *, session: AsyncSession, settings: Settings, viewer: Viewer, user: User
 ) -> User:
-    """Another account's second factors gone, and its sessions ended (superusers only;
-    the resolver checks): whoever held them signs in again with the password alone. For
+    """Another account's second factors and passkeys gone, and its sessions ended
+    (superusers only; the resolver checks): whoever held them signs in again with the
+    password alone. For
     one's own account, the same proof as disableTotp."""
     if user.id == viewer.user.id:
         status = await mfa_status(session=session, viewer=viewer)
@@ -164,6 +169,7 @@ async def reset_user_mfa(
             viewer=viewer, settings=settings, has_second_factor=status.enabled
         )
     await mfa_crud.delete_factors(session=session, user_id=user.id)
+    await passkeys_crud.delete_for_user(session=session, user_id=user.id)
     await sessions_crud.revoke_all_for_user(session=session, user_id=user.id, now=utc_now())
     await session.commit()
     return user

@@ -28,10 +28,13 @@ from gql_app.services.auth import ClientInfo, IssuedTokens
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.mfa import totp_secret_of
 from gql_app.services.mfa_challenges import MAX_FAILED_FACTORS
+from gql_app.services.passkey_challenges import CeremonyPurpose, PasskeyChallengeStore
+from gql_app.services.passkey_sign_in import PasskeyAssertion, prove_passkey
 from gql_app.services.recent_authentication import (
     MULTIPLE_FACTORS_METHOD,
     ONE_TIME_CODE_METHOD,
     PASSWORD_METHOD,
+    proves_multiple_factors,
 )
 from gql_app.services.viewer import Viewer
 
@@ -42,40 +45,86 @@ class SecondFactor:
 
     totp_code: str | None = None
     recovery_code: str | None = None
+    passkey: PasskeyAssertion | None = None
 
 
-async def factor_is_right(
+@dataclass(frozen=True, slots=True)
+class PasskeyCeremony:
+    """Which passkey challenge a factor's passkey answers, and whose passkey it must be."""
+
+    purpose: CeremonyPurpose
+    challenged_user_id: uuid.UUID | None
+
+
+async def proven_factor_methods(
     *,
     session: AsyncSession,
     settings: Settings,
+    challenges: PasskeyChallengeStore,
     user_id: uuid.UUID,
     factor: SecondFactor,
+    ceremony: PasskeyCeremony,
     now: datetime,
-) -> bool:
-    """Whether the factor is the account's, spending it: a TOTP code's time step, or the
-    recovery code, is accepted once, however many requests present it at once."""
-    if factor.totp_code is not None:
-        stored = await mfa_crud.get_totp(session=session, user_id=user_id)
-        if stored is None or stored.confirmed_at is None:
-            return False
-        step = totp.matching_step(totp_secret_of(stored, settings), factor.totp_code, at=now)
-        return step is not None and await mfa_crud.use_step(
-            session=session, user_id=user_id, step=step
-        )
-    if factor.recovery_code is not None:
-        typed = recovery_codes.normalized(factor.recovery_code)
-        if typed is None:
-            return False
-        return await mfa_crud.spend_recovery_code(
+) -> list[str] | None:
+    """How the factor proves it is the account's (RFC 8176 names), spending it; None for a
+    wrong code. A TOTP code's time step, or the recovery code, is accepted once, however
+    many requests present it at once; a passkey that does not prove it raises."""
+    if factor.passkey is not None:
+        proven = await prove_passkey(
             session=session,
+            settings=settings,
+            challenges=challenges,
+            assertion=factor.passkey,
+            purpose=ceremony.purpose,
+            challenged_user_id=ceremony.challenged_user_id,
+            owner_id=user_id,
+        )
+        return proven.auth_methods
+    if factor.totp_code is not None:
+        spent = await _spend_totp_code(
+            session=session, settings=settings, user_id=user_id, code=factor.totp_code, now=now
+        )
+    elif factor.recovery_code is not None:
+        spent = await _spend_recovery_code(
+            session=session,
+            settings=settings,
             user_id=user_id,
-            code_hashes=[
-                recovery_codes.recovery_code_hash(typed, key=key)
-                for key in settings.recovery_code_keys
-            ],
+            code=factor.recovery_code,
             now=now,
         )
-    return False
+    else:
+        spent = False
+    return [ONE_TIME_CODE_METHOD] if spent else None
+
+
+async def _spend_totp_code(
+    *, session: AsyncSession, settings: Settings, user_id: uuid.UUID, code: str, now: datetime
+) -> bool:
+    stored = await mfa_crud.get_totp(session=session, user_id=user_id)
+    if stored is None or stored.confirmed_at is None:
+        return False
+    step = totp.matching_step(totp_secret_of(stored, settings), code, at=now)
+    return step is not None and await mfa_crud.use_step(session=session, user_id=user_id, step=step)
+
+
+async def _spend_recovery_code(
+    *, session: AsyncSession, settings: Settings, user_id: uuid.UUID, code: str, now: datetime
+) -> bool:
+    typed = recovery_codes.normalized(code)
+    if typed is None:
+        return False
+    return await mfa_crud.spend_recovery_code(
+        session=session,
+        user_id=user_id,
+        code_hashes=[
+            recovery_codes.recovery_code_hash(typed, key=key) for key in settings.recovery_code_keys
+        ],
+        now=now,
+    )
+
+
+def _distinct(methods: list[str]) -> list[str]:
+    return list(dict.fromkeys(methods))
 
 
 async def challenged_account_email(*, session: AsyncSession, challenge: str) -> str | None:
@@ -95,6 +144,7 @@ async def complete_login(
     session: AsyncSession,
     settings: Settings,
     keys: KeyRing,
+    challenges: PasskeyChallengeStore,
     challenge: str,
     factor: SecondFactor,
     client: ClientInfo,
@@ -110,10 +160,19 @@ async def complete_login(
     user = await users_crud.get_for_update(session=session, user_id=found.user_id)
     if user is None:
         raise AuthenticationError(ErrorReason.MFA_CHALLENGE_INVALID)
-    right = await factor_is_right(
-        session=session, settings=settings, user_id=found.user_id, factor=factor, now=now
+    # The attempt is counted before a passkey is checked, and committed with its challenge.
+    factor_methods = await proven_factor_methods(
+        session=session,
+        settings=settings,
+        challenges=challenges,
+        user_id=found.user_id,
+        factor=factor,
+        ceremony=PasskeyCeremony(
+            purpose=CeremonyPurpose.SECOND_FACTOR, challenged_user_id=found.user_id
+        ),
+        now=now,
     )
-    if not right:
+    if factor_methods is None:
         # Committed now: the attempt counts even though an error is answered.
         await session.commit()
         raise WrongSecondFactorError(email=user.email)
@@ -128,7 +187,9 @@ async def complete_login(
         user=user,
         client=client,
         now=now,
-        auth_methods=[PASSWORD_METHOD, ONE_TIME_CODE_METHOD, MULTIPLE_FACTORS_METHOD],
+        auth_methods=_distinct(
+            found.first_factor_methods + factor_methods + [MULTIPLE_FACTORS_METHOD]
+        ),
     )
     await session.commit()
     return issued
@@ -138,6 +199,7 @@ async def reauthenticate(
     *,
     session: AsyncSession,
     settings: Settings,
+    challenges: PasskeyChallengeStore,
     viewer: Viewer,
     password: str | None,
     factor: SecondFactor | None,
@@ -158,13 +220,30 @@ async def reauthenticate(
         methods.append(PASSWORD_METHOD)
     now = utc_now()
     if factor is not None:
-        if not await factor_is_right(
-            session=session, settings=settings, user_id=user.id, factor=factor, now=now
-        ):
+        factor_methods = await proven_factor_methods(
+            session=session,
+            settings=settings,
+            challenges=challenges,
+            user_id=user.id,
+            factor=factor,
+            # A passkey answers a sign-in ceremony (startPasskeySignIn), and must be yours.
+            ceremony=PasskeyCeremony(purpose=CeremonyPurpose.SIGN_IN, challenged_user_id=None),
+            now=now,
+        )
+        if factor_methods is None:
             # Committed now: a spent step or code stays spent.
             await session.commit()
             raise WrongSecondFactorError(email=user.email)
-        methods += [ONE_TIME_CODE_METHOD, MULTIPLE_FACTORS_METHOD]
+        methods += factor_methods
+        # A code exists only beside the password that set it up, so it proves a second
+        # factor; a passkey is a factor of its own, and proves two only with the password
+        # given here or with its user verification.
+        if (
+            factor.passkey is None
+            or password is not None
+            or proves_multiple_factors(factor_methods)
+        ):
+            methods.append(MULTIPLE_FACTORS_METHOD)
     await sessions_crud.mark_authenticated(
         session=session, auth_session=viewer.auth_session, auth_methods=methods, now=now
     )

@@ -13,6 +13,16 @@ from gql_app.services.viewer import Viewer
 PASSWORD_METHOD = "pwd"  # noqa: S105 - a method name, not a password
 ONE_TIME_CODE_METHOD = "otp"
 MULTIPLE_FACTORS_METHOD = "mfa"
+# A passkey: a key held in hardware, and "user" when the authenticator verified the person
+# (a PIN or biometric), which makes it two factors in one.
+HARDWARE_KEY_METHOD = "hwk"
+USER_VERIFIED_METHOD = "user"
+
+
+def proves_multiple_factors(auth_methods: list[str]) -> bool:
+    return MULTIPLE_FACTORS_METHOD in auth_methods or (
+        HARDWARE_KEY_METHOD in auth_methods and USER_VERIFIED_METHOD in auth_methods
+    )
 
 
 def require_recent_authentication(
@@ -24,6 +34,6 @@ def require_recent_authentication(
     recent = utc_now() - auth_session.authenticated_at <= timedelta(
         seconds=settings.reauth_max_age_seconds
     )
-    with_factor = MULTIPLE_FACTORS_METHOD in auth_session.auth_methods
+    with_factor = proves_multiple_factors(auth_session.auth_methods)
     if not recent or (has_second_factor and not with_factor):
         raise PermissionDeniedError(ErrorReason.REAUTHENTICATION_REQUIRED)

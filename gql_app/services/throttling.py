@@ -25,15 +25,18 @@ from gql_app.errors import (
     WrongSecondFactorError,
 )
 from gql_app.models import User
+from gql_app.security.passkeys import PasskeyOptions
 from gql_app.security.rate_limit import RateLimiter, email_key, ip_key
 from gql_app.services import accounts as accounts_service
 from gql_app.services import auth as auth_service
 from gql_app.services import email_verification as email_verification_service
-from gql_app.services import mfa_sign_in
+from gql_app.services import mfa_sign_in, passkey_sign_in
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.mfa_sign_in import SecondFactor
+from gql_app.services.passkey_challenges import PasskeyChallengeStore
+from gql_app.services.passkey_sign_in import PasskeyAssertion
 from gql_app.services.validation import normalize_email
 from gql_app.services.viewer import Viewer
 
@@ -43,6 +46,7 @@ async def login(
     session: AsyncSession,
     settings: Settings,
     keys: KeyRing,
+    challenges: PasskeyChallengeStore,
     credentials: Credentials,
     client: ClientInfo,
     limiter: RateLimiter,
@@ -53,12 +57,22 @@ async def login(
     if isinstance(email, FieldError):
         # An invalid address has no account to protect; the login refuses it as input.
         return await auth_service.login(
-            session=session, settings=settings, keys=keys, credentials=credentials, client=client
+            session=session,
+            settings=settings,
+            keys=keys,
+            challenges=challenges,
+            credentials=credentials,
+            client=client,
         )
     attempt = await limiter.hit(limits.login_attempts_per_account, email_key(email))
     try:
         issued = await auth_service.login(
-            session=session, settings=settings, keys=keys, credentials=credentials, client=client
+            session=session,
+            settings=settings,
+            keys=keys,
+            challenges=challenges,
+            credentials=credentials,
+            client=client,
         )
     except (PermissionDeniedError, MfaRequiredError):
         # Raised only once the password has proved right (the account is disabled, its
@@ -144,6 +158,7 @@ async def complete_login(
     session: AsyncSession,
     settings: Settings,
     keys: KeyRing,
+    challenges: PasskeyChallengeStore,
     challenge: str,
     factor: SecondFactor,
     client: ClientInfo,
@@ -163,6 +178,7 @@ async def complete_login(
             session=session,
             settings=settings,
             keys=keys,
+            challenges=challenges,
             challenge=challenge,
             factor=factor,
             client=client,
@@ -182,6 +198,7 @@ async def reauthenticate(
     *,
     session: AsyncSession,
     settings: Settings,
+    challenges: PasskeyChallengeStore,
     viewer: Viewer,
     password: str | None,
     factor: SecondFactor | None,
@@ -195,7 +212,12 @@ async def reauthenticate(
     attempt = await limiter.hit(limits.login_attempts_per_account, email_key(viewer.user.email))
     try:
         await mfa_sign_in.reauthenticate(
-            session=session, settings=settings, viewer=viewer, password=password, factor=factor
+            session=session,
+            settings=settings,
+            challenges=challenges,
+            viewer=viewer,
+            password=password,
+            factor=factor,
         )
     except (InvalidCredentialsError, WrongSecondFactorError):
         raise
@@ -203,3 +225,41 @@ async def reauthenticate(
         await limiter.give_back(attempt)
         raise
     await limiter.give_back(attempt)
+
+
+async def start_passkey_sign_in(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    challenges: PasskeyChallengeStore,
+    client: ClientInfo,
+    limiter: RateLimiter,
+) -> PasskeyOptions:
+    """Counted as a sign-in attempt of the client's address: each start keeps a challenge."""
+    await limiter.hit(limiter.limits.login_attempts_per_ip, ip_key(client.ip_address))
+    return await passkey_sign_in.start_passkey_sign_in(
+        session=session, settings=settings, challenges=challenges
+    )
+
+
+async def finish_passkey_sign_in(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    keys: KeyRing,
+    challenges: PasskeyChallengeStore,
+    assertion: PasskeyAssertion,
+    client: ClientInfo,
+    limiter: RateLimiter,
+) -> IssuedTokens:
+    """Counted per client address. No place in an account's lockout: a signature cannot be
+    guessed, and the account is known only once it has been checked."""
+    await limiter.hit(limiter.limits.login_attempts_per_ip, ip_key(client.ip_address))
+    return await passkey_sign_in.finish_passkey_sign_in(
+        session=session,
+        settings=settings,
+        keys=keys,
+        challenges=challenges,
+        assertion=assertion,
+        client=client,
+    )

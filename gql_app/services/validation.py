@@ -2,6 +2,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from gql_app.error_reasons import FieldErrorCode
 from gql_app.errors import FieldError
+from gql_app.models.passkey import PASSKEY_NAME_MAX_LENGTH
 from gql_app.models.user import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
 
 SEARCH_MAX_LENGTH = EMAIL_MAX_LENGTH
@@ -31,6 +32,10 @@ def clean_full_name(raw: str | None, *, field: str = "full_name") -> str | Field
 
 def clean_search(raw: str | None, *, field: str = "search") -> str | FieldError | None:
     return _clean_text(raw, field=field, label="Search", max_length=SEARCH_MAX_LENGTH)
+
+
+def clean_passkey_name(raw: str | None, *, field: str = "name") -> str | FieldError | None:
+    return _clean_text(raw, field=field, label="Name", max_length=PASSKEY_NAME_MAX_LENGTH)
 
 
 def _clean_text(

@@ -131,6 +131,33 @@ class TestStartup:
         assert len(said) == 1
         assert said[0].startswith(line)
 
+    @pytest.mark.parametrize(
+        ("overrides", "warned"),
+        [
+            ({"email_backend": "console"}, ["EMAIL_BACKEND=console", "passkeys are made for"]),
+            ({"email_backend": "memory", "frontend_base_url": "https://app.example"}, []),
+        ],
+        ids=["development-defaults", "configured"],
+    )
+    async def test_production_warns_of_settings_only_development_wants(
+        self, tmp_path: Path, app_log: LogRecords, overrides: dict[str, object], warned: list[str]
+    ) -> None:
+        settings = file_settings(
+            tmp_path, environment="production", password_hashing_cost="standard", **overrides
+        )
+
+        app = create_app(settings)
+
+        prefixes = ("EMAIL_BACKEND=console", "passkeys are made for")
+        said = [
+            prefix
+            for record in app_log.records
+            for prefix in prefixes
+            if record.levelname == "WARNING" and record.getMessage().startswith(prefix)
+        ]
+        assert said == warned
+        await app.state.engine.dispose()
+
     def test_production_refuses_a_missing_or_short_secret(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="SECRET_KEY"):
             file_settings(tmp_path, environment="production", secret_key=None)

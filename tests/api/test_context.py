@@ -12,6 +12,7 @@ from gql_app.email.service import EmailService
 from gql_app.models import User
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import DatabaseChallengeStore
 
 
 class TestAFailedFieldLeavesNothingBehind:
@@ -28,6 +29,7 @@ class TestAFailedFieldLeavesNothingBehind:
             rate_limiter=RateLimiter.from_settings(settings),
             availability=Availability(),
             keys=KeyRing(settings),
+            passkey_challenges=DatabaseChallengeStore(),
         )
 
         async def failing_field() -> None:

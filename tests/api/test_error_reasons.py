@@ -31,7 +31,7 @@ from gql_app.api.check_budget import time_budget
 from gql_app.api.error_codes import ErrorCode, ErrorReason, FieldErrorCode
 from gql_app.api.media_types import GRAPHQL_RESPONSE_JSON
 from gql_app.config import Settings
-from gql_app.models import User
+from gql_app.models import Passkey, User
 from gql_app.models.base import utc_now
 from gql_app.security import passwords
 from gql_app.services import users as users_service
@@ -57,6 +57,17 @@ from tests.operations import (
     UPDATE_ME,
     UPDATE_USER,
 )
+from tests.passkey_flows import (
+    DELETE_PASSKEY,
+    FINISH_PASSKEY_SIGN_IN,
+    RP_ID,
+    START_PASSKEY_REGISTRATION,
+    START_PASSKEY_SIGN_IN,
+    authenticator,
+    finish_registration,
+    start_registration,
+    start_sign_in,
+)
 from tests.server.test_protocol import (
     HEADER_TIMEOUT,
     MAX_CONNECTIONS,
@@ -68,6 +79,7 @@ from tests.server.test_protocol import (
 )
 from tests.server.test_protocol import request as raw_request
 from tests.services.test_mfa_service import enrolled
+from tests.webauthn_authenticator import b64url, from_b64url
 
 Extensions = dict[str, Any]
 
@@ -84,6 +96,9 @@ FINER_REASONS: dict[ErrorCode, set[ErrorReason]] = {
         ErrorReason.REFRESH_TOKEN_SUPERSEDED,
         ErrorReason.INVALID_MFA_CODE,
         ErrorReason.MFA_CHALLENGE_INVALID,
+        ErrorReason.PASSKEY_CHALLENGE_INVALID,
+        ErrorReason.PASSKEY_NOT_RECOGNISED,
+        ErrorReason.PASSKEY_VERIFICATION_FAILED,
     },
     ErrorCode.FORBIDDEN: {
         ErrorReason.ACCOUNT_DISABLED,
@@ -98,12 +113,19 @@ FINER_REASONS: dict[ErrorCode, set[ErrorReason]] = {
         ErrorReason.LAST_SUPERUSER,
         ErrorReason.MFA_ALREADY_ENABLED,
         ErrorReason.MFA_NOT_ENABLED,
+        ErrorReason.TOO_MANY_PASSKEYS,
+        ErrorReason.PASSKEY_ALREADY_REGISTERED,
     },
-    ErrorCode.NOT_FOUND: {ErrorReason.USER_NOT_FOUND, ErrorReason.SESSION_NOT_FOUND},
+    ErrorCode.NOT_FOUND: {
+        ErrorReason.USER_NOT_FOUND,
+        ErrorReason.SESSION_NOT_FOUND,
+        ErrorReason.PASSKEY_NOT_FOUND,
+    },
     ErrorCode.RATE_LIMITED: {ErrorReason.LOGIN_LOCKED},
     ErrorCode.SERVICE_UNAVAILABLE: {
         ErrorReason.DATABASE_UNAVAILABLE,
         ErrorReason.RATE_LIMITER_UNAVAILABLE,
+        ErrorReason.PASSKEY_CHALLENGES_UNAVAILABLE,
         ErrorReason.PASSWORD_HASHING_BUSY,
         ErrorReason.DEADLINE_EXCEEDED,
         ErrorReason.TOO_MANY_CONNECTIONS,
@@ -214,6 +236,7 @@ async def changed_app(
     finally:
         await app.state.rate_limiter.aclose()
         await app.state.persisted_queries.storage.aclose()
+        await app.state.passkey_challenges.aclose()
         await app.state.engine.dispose()
 
 
@@ -340,6 +363,46 @@ async def a_sign_in_completed_under_a_made_up_challenge(
     return await graphql_error(request, COMPLETE_LOGIN, variables)
 
 
+def a_stray_assertion(challenge: bytes = b"any challenge") -> dict[str, Any]:
+    """A well-formed answer of an authenticator no account knows."""
+    device = authenticator()
+    registration = {
+        "rp": {"id": RP_ID},
+        "user": {"id": b64url(b"someone")},
+        "challenge": b64url(challenge),
+    }
+    device.create(registration)
+    return device.get({"rpId": RP_ID, "challenge": b64url(challenge)})
+
+
+@produces(ErrorReason.PASSKEY_CHALLENGE_INVALID, "gql")
+async def a_passkey_sign_in_finished_under_a_made_up_challenge(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    variables = {"input": {"challengeId": "made-up", "credential": a_stray_assertion()}}
+    return await graphql_error(request, FINISH_PASSKEY_SIGN_IN, variables)
+
+
+@produces(ErrorReason.PASSKEY_NOT_RECOGNISED, "gql")
+async def a_sign_in_with_a_passkey_no_account_has(request: pytest.FixtureRequest) -> Extensions:
+    gql: GraphQLClient = request.getfixturevalue("gql")
+    ceremony = await start_sign_in(gql)
+    credential = a_stray_assertion(from_b64url(ceremony["options"]["challenge"]))
+    variables = {"input": {"challengeId": ceremony["challengeId"], "credential": credential}}
+    return await graphql_error(request, FINISH_PASSKEY_SIGN_IN, variables)
+
+
+@produces(ErrorReason.PASSKEY_VERIFICATION_FAILED, "gql", "test_user", "db_session")
+async def a_passkey_made_on_another_site(request: pytest.FixtureRequest) -> Extensions:
+    gql: GraphQLClient = request.getfixturevalue("gql")
+    token = await token_for_test_user(request)
+    ceremony = await start_registration(gql, token)
+    credential = authenticator().create(ceremony["options"], origin="https://evil.example")
+    return the_error(
+        (await finish_registration(gql, token, ceremony["challengeId"], credential)).body
+    )
+
+
 # MFA_REQUIRED
 
 
@@ -444,6 +507,48 @@ async def recovery_codes_renewed_without_an_authenticator_app(
     return await graphql_error(request, REGENERATE_RECOVERY_CODES, token=token)
 
 
+async def stored_passkey(request: pytest.FixtureRequest, user: User, credential_id: bytes) -> None:
+    db_session: AsyncSession = request.getfixturevalue("db_session")
+    db_session.add(
+        Passkey(
+            user_id=user.id,
+            credential_id=credential_id,
+            public_key=b"unused",
+            sign_count=0,
+            transports=[],
+            aaguid=str(uuid.UUID(int=0)),
+            name="Stored",
+        )
+    )
+    await db_session.commit()
+
+
+@produces(ErrorReason.TOO_MANY_PASSKEYS, "gql", "test_user", "db_session")
+async def an_eleventh_passkey(request: pytest.FixtureRequest) -> Extensions:
+    user: User = request.getfixturevalue("test_user")
+    for number in range(10):
+        await stored_passkey(request, user, credential_id=bytes([number]) * 16)
+    token = await token_for_test_user(request)
+    return await graphql_error(request, START_PASSKEY_REGISTRATION, token=token)
+
+
+@produces(ErrorReason.PASSKEY_ALREADY_REGISTERED, "gql", "test_user", "db_session")
+async def a_passkey_registered_a_second_time(request: pytest.FixtureRequest) -> Extensions:
+    user: User = request.getfixturevalue("test_user")
+    taken = b"registered already"
+    await stored_passkey(request, user, credential_id=taken)
+    gql: GraphQLClient = request.getfixturevalue("gql")
+    token = await token_for_test_user(request)
+    ceremony = await start_registration(gql, token)
+    # An authenticator that ignores excludeCredentials, as a client may.
+    credential = authenticator().create(
+        {**ceremony["options"], "excludeCredentials": []}, credential_id=taken
+    )
+    return the_error(
+        (await finish_registration(gql, token, ceremony["challengeId"], credential)).body
+    )
+
+
 # NOT_FOUND
 
 
@@ -463,6 +568,12 @@ async def a_user_revokes_an_unknown_session(request: pytest.FixtureRequest) -> E
 async def a_path_the_app_does_not_serve(request: pytest.FixtureRequest) -> Extensions:
     client: AsyncClient = request.getfixturevalue("client")
     return refusal(await client.get("/no-such-path"), 404)
+
+
+@produces(ErrorReason.PASSKEY_NOT_FOUND, "gql", "test_user", "db_session")
+async def a_user_deletes_an_unknown_passkey(request: pytest.FixtureRequest) -> Extensions:
+    token = await token_for_test_user(request)
+    return await graphql_error(request, DELETE_PASSKEY, {"id": str(uuid.uuid4())}, token=token)
 
 
 # BAD_USER_INPUT, RATE_LIMITED, EMAIL_DELIVERY_FAILED, INTERNAL_SERVER_ERROR
@@ -530,6 +641,14 @@ async def a_sign_in_while_redis_refuses_connections(
 ) -> Extensions:
     async with changed_app(request, rate_limit_enabled=True, redis_url=REFUSING_REDIS) as gql:
         return await login_error(gql, "testuser@example.com", USER_PASSWORD)
+
+
+@produces(ErrorReason.PASSKEY_CHALLENGES_UNAVAILABLE, "async_test_db")
+async def a_passkey_sign_in_while_redis_refuses_connections(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    async with changed_app(request, redis_url=REFUSING_REDIS) as gql:
+        return the_error((await gql(START_PASSKEY_SIGN_IN)).body)
 
 
 @produces(ErrorReason.PASSWORD_HASHING_BUSY, "hashing_busy", "client")

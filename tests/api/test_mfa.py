@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 import pyotp
 import pytest
 from fastapi import FastAPI
@@ -23,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
 from gql_app.db import SessionFactory
-from gql_app.models import AuthSession, MfaChallenge, RecoveryCode, SigningKey, TotpFactor, User
+from gql_app.models import AuthSession, MfaChallenge, RecoveryCode, TotpFactor, User
+from tests.auth_factories import signed_claims
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user
 from tests.graphql import LOGIN, GraphQLClient, GraphQLResponse, Tokens, login_tokens
 from tests.operations import AUTH_PAYLOAD_FIELDS, ME
@@ -160,18 +160,6 @@ def wrong_code(totp: pyotp.TOTP, at: datetime) -> str:
 
 async def session_count(db_session: AsyncSession) -> int:
     return (await db_session.execute(select(func.count()).select_from(AuthSession))).scalar_one()
-
-
-async def verified_claims(token: str, db_session: AsyncSession, settings: Settings) -> Any:
-    header = jwt.get_unverified_header(token)
-    stored = await db_session.scalar(select(SigningKey).where(SigningKey.kid == header["kid"]))
-    assert stored is not None
-    return jwt.decode(
-        token,
-        jwt.PyJWK(stored.public_jwk).key,
-        algorithms=[header["alg"]],
-        audience=settings.jwt_audience,
-    )
 
 
 class TestEnrolment:
@@ -434,7 +422,7 @@ class TestSignIn:
         tokens = completed(response)
         me = data_of(await gql(ME, token=tokens.access), "me")
         assert me["id"] == str(test_user.id)
-        claims = await verified_claims(tokens.access, db_session, settings)
+        claims = await signed_claims(tokens.access, db_session, settings)
         assert claims["amr"] == ["pwd", "otp", "mfa"]
         assert claims["auth_time"] == int((T0 + STEP).timestamp())
         assert await session_count(db_session) == 2
@@ -453,7 +441,7 @@ class TestSignIn:
     ) -> None:
         tokens = await sign_in(gql, test_user)
 
-        claims = await verified_claims(tokens.access, db_session, settings)
+        claims = await signed_claims(tokens.access, db_session, settings)
         assert claims["amr"] == ["pwd"]
         assert claims["auth_time"] == int(T0.timestamp())
 
@@ -472,7 +460,7 @@ class TestSignIn:
             await complete(gql, await challenge_for(gql, test_user), recoveryCode=code)
         )
 
-        claims = await verified_claims(tokens.access, db_session, settings)
+        claims = await signed_claims(tokens.access, db_session, settings)
         assert claims["amr"] == ["pwd", "otp", "mfa"]
         assert await my_mfa(gql, tokens.access) == {
             "enabled": True,

@@ -31,6 +31,7 @@ from gql_app.models import User
 from gql_app.security import passwords
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import DatabaseChallengeStore
 from tests.conftest import LogRecords
 from tests.factories import USER_PASSWORD
 from tests.graphql import LOGIN, GraphQLClient, login
@@ -352,6 +353,7 @@ class TestTheSessionEdge:
             email=EmailService(backend=MemoryBackend(), settings=settings),
             rate_limiter=RateLimiter.from_settings(settings),
             availability=Availability(),
+            passkey_challenges=DatabaseChallengeStore(),
         )
 
     async def test_an_outage_inside_a_field_is_service_unavailable(self, context: Context) -> None:

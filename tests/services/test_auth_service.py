@@ -34,6 +34,7 @@ from gql_app.security.passwords import (
 from gql_app.services import auth as auth_service
 from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import DatabaseChallengeStore
 from tests.auth_factories import signed_access_token, verified_claims
 from tests.factories import STRONG_PASSWORD, USER_PASSWORD, bcrypt_hashed, create_user
 from tests.fixtures.database import count_rows
@@ -48,6 +49,7 @@ async def login(
     session: AsyncSession, settings: Settings, email: str, password: str = USER_PASSWORD
 ) -> IssuedTokens:
     return await auth_service.login(
+        challenges=DatabaseChallengeStore(),
         session=session,
         settings=settings,
         keys=KeyRing(settings),
@@ -277,6 +279,7 @@ class TestLogin:
     ) -> None:
         with freeze_time(NOW):
             issued = await auth_service.login(
+                challenges=DatabaseChallengeStore(),
                 session=db_session,
                 settings=settings,
                 keys=KeyRing(settings),
@@ -330,6 +333,7 @@ class TestLogin:
         test_user: User,
     ) -> None:
         await auth_service.login(
+            challenges=DatabaseChallengeStore(),
             session=db_session,
             settings=settings,
             keys=KeyRing(settings),

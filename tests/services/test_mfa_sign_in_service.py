@@ -27,6 +27,7 @@ from gql_app.services import mfa_sign_in
 from gql_app.services.auth import ClientInfo, Credentials
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.mfa_sign_in import SecondFactor
+from gql_app.services.passkey_challenges import DatabaseChallengeStore
 from gql_app.services.recent_authentication import require_recent_authentication
 from tests.factories import USER_PASSWORD
 from tests.services.support import viewer_for
@@ -45,6 +46,7 @@ def clock() -> Iterator[FrozenDateTimeFactory]:
 async def challenged(session: AsyncSession, settings: Settings, user: User) -> MfaRequiredError:
     with pytest.raises(MfaRequiredError) as caught:
         await auth_service.login(
+            challenges=DatabaseChallengeStore(),
             session=session,
             settings=settings,
             keys=KeyRing(settings),
@@ -58,6 +60,7 @@ async def complete(
     session: AsyncSession, settings: Settings, challenge: str, factor: SecondFactor
 ) -> auth_service.IssuedTokens:
     return await mfa_sign_in.complete_login(
+        challenges=DatabaseChallengeStore(),
         session=session,
         settings=settings,
         keys=KeyRing(settings),
@@ -90,6 +93,7 @@ class TestPasswordThenFactor:
 
         with pytest.raises(InvalidCredentialsError):
             await auth_service.login(
+                challenges=DatabaseChallengeStore(),
                 session=db_session,
                 settings=settings,
                 keys=KeyRing(settings),
@@ -283,6 +287,7 @@ class TestReauthenticate:
         await db_session.commit()
 
         await mfa_sign_in.reauthenticate(
+            challenges=DatabaseChallengeStore(),
             session=db_session,
             settings=settings,
             viewer=viewer,
@@ -305,6 +310,7 @@ class TestReauthenticate:
         viewer = await viewer_for(db_session, test_user)
 
         await mfa_sign_in.reauthenticate(
+            challenges=DatabaseChallengeStore(),
             session=db_session,
             settings=settings,
             viewer=viewer,
@@ -324,10 +330,16 @@ class TestReauthenticate:
 
         with pytest.raises(InvalidCredentialsError):
             await mfa_sign_in.reauthenticate(
-                session=db_session, settings=settings, viewer=viewer, password="wrong", factor=None
+                challenges=DatabaseChallengeStore(),
+                session=db_session,
+                settings=settings,
+                viewer=viewer,
+                password="wrong",
+                factor=None,
             )
         with pytest.raises(AuthenticationError) as caught:
             await mfa_sign_in.reauthenticate(
+                challenges=DatabaseChallengeStore(),
                 session=db_session,
                 settings=settings,
                 viewer=viewer,
@@ -337,5 +349,10 @@ class TestReauthenticate:
         assert caught.value.reason is ErrorReason.INVALID_MFA_CODE
         with pytest.raises(InputValidationError):
             await mfa_sign_in.reauthenticate(
-                session=db_session, settings=settings, viewer=viewer, password=None, factor=None
+                challenges=DatabaseChallengeStore(),
+                session=db_session,
+                settings=settings,
+                viewer=viewer,
+                password=None,
+                factor=None,
             )

@@ -27,6 +27,7 @@ from gql_app.services.auth import (
     IssuedTokens,
 )
 from gql_app.services.key_ring import KeyRing
+from gql_app.services.passkey_challenges import DatabaseChallengeStore
 from tests.factories import USER_PASSWORD, create_user
 
 NOW = datetime(2030, 6, 1, 8, 0, tzinfo=UTC)
@@ -35,6 +36,7 @@ AUTH_LOGGER = "gql_app.services.auth"
 
 async def login(session: AsyncSession, settings: Settings, user: User) -> IssuedTokens:
     return await auth_service.login(
+        challenges=DatabaseChallengeStore(),
         session=session,
         settings=settings,
         keys=KeyRing(settings),

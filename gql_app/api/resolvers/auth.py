@@ -49,6 +49,7 @@ class AuthMutation:
                 session=session,
                 settings=info.context.settings,
                 keys=info.context.keys,
+                challenges=info.context.passkey_challenges,
                 credentials=input.to_domain(),
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,

@@ -101,6 +101,7 @@ class MfaMutation:
                 session=session,
                 settings=info.context.settings,
                 keys=info.context.keys,
+                challenges=info.context.passkey_challenges,
                 challenge=input.challenge,
                 factor=input.factor.to_domain(),
                 client=info.context.client_info(),
@@ -125,6 +126,7 @@ class MfaMutation:
             await throttling.reauthenticate(
                 session=session,
                 settings=info.context.settings,
+                challenges=info.context.passkey_challenges,
                 viewer=viewer,
                 password=input.password,
                 factor=input.factor.to_domain() if input.factor else None,
@@ -134,7 +136,7 @@ class MfaMutation:
         return True
 
     @strawberry.mutation(
-        description="Remove another account's second factors and end its sessions.",
+        description="Remove another account's second factors and passkeys, and end its sessions.",
         permission_classes=[IsSuperuser],
     )
     async def reset_user_mfa(

@@ -72,12 +72,22 @@ OBJECT_TYPES: dict[str, dict[str, str]] = {
         "methods": "[MfaMethod!]!",
         "recoveryCodesRemaining": "Int!",
     },
+    "Passkey": {
+        "id": "ID!",
+        "name": "String!",
+        "createdAt": "DateTime!",
+        "lastUsedAt": "DateTime",
+        "backedUp": "Boolean!",
+        "transports": "[String!]!",
+    },
+    "PasskeyOptions": {"challengeId": "String!", "options": "JSON!"},
     "Query": {
         "me": "User!",
         "mySessions": "[Session!]!",
         "users": "UserConnection!",
         "user": "User!",
         "myMfa": "MfaStatus!",
+        "myPasskeys": "[Passkey!]!",
     },
     "Mutation": {
         "register": "User!",
@@ -102,10 +112,26 @@ OBJECT_TYPES: dict[str, dict[str, str]] = {
         "completeLogin": "AuthPayload!",
         "reauthenticate": "Boolean!",
         "resetUserMfa": "User!",
+        "startPasskeyRegistration": "PasskeyOptions!",
+        "finishPasskeyRegistration": "Passkey!",
+        "renamePasskey": "Passkey!",
+        "deletePasskey": "Boolean!",
+        "startPasskeySignIn": "PasskeyOptions!",
+        "finishPasskeySignIn": "AuthPayload!",
     },
 }
 INPUT_TYPES: dict[str, dict[str, str]] = {
-    "MfaFactorInput": {"totpCode": "String", "recoveryCode": "String"},
+    "MfaFactorInput": {
+        "totpCode": "String",
+        "recoveryCode": "String",
+        "passkey": "FinishPasskeySignInInput",
+    },
+    "FinishPasskeyRegistrationInput": {
+        "challengeId": "String!",
+        "credential": "JSON!",
+        "name": "String",
+    },
+    "FinishPasskeySignInInput": {"challengeId": "String!", "credential": "JSON!"},
     "CompleteLoginInput": {"challenge": "String!", "factor": "MfaFactorInput!"},
     "ReauthenticateInput": {"password": "String", "factor": "MfaFactorInput"},
     "UserFilter": {"search": "String", "isActive": "Boolean", "isSuperuser": "Boolean"},
@@ -162,6 +188,15 @@ ARGUMENTS: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {
     ("Mutation", "completeLogin"): {"input": ("CompleteLoginInput!", Undefined)},
     ("Mutation", "reauthenticate"): {"input": ("ReauthenticateInput!", Undefined)},
     ("Mutation", "resetUserMfa"): {"id": ("ID!", Undefined)},
+    ("Query", "myPasskeys"): {},
+    ("Mutation", "startPasskeyRegistration"): {},
+    ("Mutation", "finishPasskeyRegistration"): {
+        "input": ("FinishPasskeyRegistrationInput!", Undefined)
+    },
+    ("Mutation", "renamePasskey"): {"id": ("ID!", Undefined), "name": ("String!", Undefined)},
+    ("Mutation", "deletePasskey"): {"id": ("ID!", Undefined)},
+    ("Mutation", "startPasskeySignIn"): {},
+    ("Mutation", "finishPasskeySignIn"): {"input": ("FinishPasskeySignInInput!", Undefined)},
     ("Mutation", "updateUser"): {
         "id": ("ID!", Undefined),
         "input": ("UpdateUserInput!", Undefined),

@@ -123,6 +123,20 @@ class Settings(BaseSettings):
     webauthn_origins: list[str] | None = None
     webauthn_user_verification: Literal["preferred", "required"] = "preferred"
 
+    # Security events (README, "Security activity") older than this are deleted by
+    # `gql-app events purge`.
+    security_event_retention_days: int = Field(default=90, gt=0)
+    # Notices mailed to the account's owner after a change to its security, one switch per
+    # kind: a sign-in from a device not seen in 90 days; a password changed or reset; a
+    # second factor turned on or off, recovery codes renewed or one used; a passkey added or
+    # removed; a session ended for refresh-token reuse; the old address of an email change.
+    security_notice_new_sign_in: bool = True
+    security_notice_password: bool = True
+    security_notice_mfa: bool = True
+    security_notice_passkeys: bool = True
+    security_notice_session_theft: bool = True
+    security_notice_email_change: bool = True
+
     first_superuser_email: str | None = None
     first_superuser_password: SecretStr | None = None
 
@@ -369,6 +383,11 @@ class Settings(BaseSettings):
             return (from_secret_key,)
         dedicated = derive_key(self.key_encryption_key.get_secret_value(), purpose="recovery codes")
         return (dedicated, from_secret_key)
+
+    @property
+    def security_event_email_key(self) -> bytes:
+        """The key failed sign-ins' unknown addresses are hashed with in the security trail."""
+        return derive_key(self.secret_key_value, purpose="security event addresses")
 
     @property
     def refresh_successor_key(self) -> bytes:

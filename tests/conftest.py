@@ -20,7 +20,8 @@ from gql_app.main import create_app
 from gql_app.models import User
 from gql_app.security.passwords import configure_password_hashing
 from gql_app.services import auth as auth_service
-from gql_app.services.auth import ClientInfo, Credentials
+from gql_app.services.auth import Credentials
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.passkey_challenges import DatabaseChallengeStore
 from tests.factories import ADMIN_PASSWORD, USER_PASSWORD, create_user

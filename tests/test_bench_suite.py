@@ -54,8 +54,9 @@ def test_runs_every_scenario_and_writes_the_report(
         for scenario in ("me", "users"):
             for side in ("graphql", "baseline"):
                 assert result["details"][scenario][side]["failures"] == 0
-        for page in ("first_page", "last_page"):
-            assert result["details"]["pagination"][page]["failures"] == 0
+        for listing in ("pagination", "events_pagination"):
+            for page in ("first_page", "last_page"):
+                assert result["details"][listing][page]["failures"] == 0
         assert result["details"]["login"]["failures"] == 0
         assert result["details"]["me_during_login_storm"]["me"]["failures"] == 0
     # Every algorithm signed and verified every token asked for (a failed verify raises).

@@ -39,6 +39,7 @@ APP_TABLES = {
     "mfa_challenges",
     "passkeys",
     "passkey_challenges",
+    "security_events",
 }
 
 
@@ -159,6 +160,7 @@ def test_upgrade_from_empty_to_head(database_url: str, config: Config, head: str
         ("fk_passkeys_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_recovery_codes_user_id_users", "users", {"ondelete": "CASCADE"}),
         ("fk_refresh_tokens_session_id_auth_sessions", "auth_sessions", {"ondelete": "CASCADE"}),
+        ("fk_security_events_user_id_users", "users", {"ondelete": "SET NULL"}),
         ("fk_totp_factors_user_id_users", "users", {"ondelete": "CASCADE"}),
     ]
 

@@ -88,7 +88,22 @@ OBJECT_TYPES: dict[str, dict[str, str]] = {
         "user": "User!",
         "myMfa": "MfaStatus!",
         "myPasskeys": "[Passkey!]!",
+        "mySecurityEvents": "SecurityEventConnection!",
+        "securityEvents": "SecurityEventConnection!",
     },
+    "SecurityEvent": {
+        "id": "ID!",
+        "type": "SecurityEventType!",
+        "occurredAt": "DateTime!",
+        "ipAddress": "String",
+        "userAgent": "String",
+        "sessionId": "ID",
+        "user": "User",
+        "details": "JSON",
+        "addressHash": "String",
+    },
+    "SecurityEventEdge": {"cursor": "String!", "node": "SecurityEvent!"},
+    "SecurityEventConnection": {"edges": "[SecurityEventEdge!]!", "pageInfo": "PageInfo!"},
     "Mutation": {
         "register": "User!",
         "login": "AuthPayload!",
@@ -118,6 +133,8 @@ OBJECT_TYPES: dict[str, dict[str, str]] = {
         "deletePasskey": "Boolean!",
         "startPasskeySignIn": "PasskeyOptions!",
         "finishPasskeySignIn": "AuthPayload!",
+        "deleteMe": "Boolean!",
+        "exportMyData": "JSON!",
     },
 }
 INPUT_TYPES: dict[str, dict[str, str]] = {
@@ -132,6 +149,13 @@ INPUT_TYPES: dict[str, dict[str, str]] = {
         "name": "String",
     },
     "FinishPasskeySignInInput": {"challengeId": "String!", "credential": "JSON!"},
+    "SecurityEventFilter": {
+        "userId": "ID",
+        "types": "[SecurityEventType!]",
+        "since": "DateTime",
+        "until": "DateTime",
+        "address": "String",
+    },
     "CompleteLoginInput": {"challenge": "String!", "factor": "MfaFactorInput!"},
     "ReauthenticateInput": {"password": "String", "factor": "MfaFactorInput"},
     "UserFilter": {"search": "String", "isActive": "Boolean", "isSuperuser": "Boolean"},
@@ -189,6 +213,12 @@ ARGUMENTS: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {
     ("Mutation", "reauthenticate"): {"input": ("ReauthenticateInput!", Undefined)},
     ("Mutation", "resetUserMfa"): {"id": ("ID!", Undefined)},
     ("Query", "myPasskeys"): {},
+    ("Query", "mySecurityEvents"): {"first": ("Int", 20), "after": ("String", None)},
+    ("Query", "securityEvents"): {
+        "first": ("Int", 20),
+        "after": ("String", None),
+        "filter": ("SecurityEventFilter", None),
+    },
     ("Mutation", "startPasskeyRegistration"): {},
     ("Mutation", "finishPasskeyRegistration"): {
         "input": ("FinishPasskeyRegistrationInput!", Undefined)
@@ -196,6 +226,8 @@ ARGUMENTS: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {
     ("Mutation", "renamePasskey"): {"id": ("ID!", Undefined), "name": ("String!", Undefined)},
     ("Mutation", "deletePasskey"): {"id": ("ID!", Undefined)},
     ("Mutation", "startPasskeySignIn"): {},
+    ("Mutation", "deleteMe"): {"password": ("String!", Undefined)},
+    ("Mutation", "exportMyData"): {},
     ("Mutation", "finishPasskeySignIn"): {"input": ("FinishPasskeySignInInput!", Undefined)},
     ("Mutation", "updateUser"): {
         "id": ("ID!", Undefined),

@@ -2,6 +2,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated
 
@@ -25,13 +26,17 @@ from gql_app.db import (
 from gql_app.email.service import EmailService
 from gql_app.error_reasons import ErrorReason
 from gql_app.errors import AuthenticationError, ServiceUnavailableError, Unavailable
+from gql_app.models import User
 from gql_app.security.rate_limit import RateLimiter
 from gql_app.services import auth as auth_service
 from gql_app.services import mfa as mfa_service
-from gql_app.services.auth import ClientInfo
+from gql_app.services import users as users_service
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.passkey_challenges import PasskeyChallengeStore
+from gql_app.services.security_events import committed_events
+from gql_app.services.security_notices import NOTIFYING_TYPES, deliver_security_notice
 from gql_app.services.viewer import Viewer
 
 BEARER_SCHEME = "bearer"
@@ -66,6 +71,8 @@ class Context(BaseContext):
         self._viewer: Viewer | None = None
         # User.mfaEnabled for every user the request shows, in one query, not one a user.
         self.mfa_enabled: DataLoader[uuid.UUID, bool] = DataLoader(load_fn=self._mfa_enabled)
+        # SecurityEvent.user for a whole page of events in one query.
+        self.users: DataLoader[uuid.UUID, User | None] = DataLoader(load_fn=self._users)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
@@ -80,6 +87,7 @@ class Context(BaseContext):
                 yield self._session
                 if self._session.in_transaction():
                     await release_connection(self._session)
+                self._send_security_notices()
             except asyncio.CancelledError:
                 # The request's deadline passed: no waiting for a rollback (on a frozen
                 # server it would wait out the command timeout); the connection is dropped,
@@ -91,6 +99,8 @@ class Context(BaseContext):
                 # A field that failed must not leave half its writes for the next field's
                 # commit (several mutations in one document share this session).
                 await discard_changes(self._session)
+                # What it committed before failing stays (a revoked session), and is told.
+                self._send_security_notices()
                 if isinstance(error, Exception) and database_unreachable(error):
                     self.availability.failed(Dependency.DATABASE, error)
                     raise ServiceUnavailableError(
@@ -98,12 +108,28 @@ class Context(BaseContext):
                     ) from error
                 raise
 
+    def forget_viewer(self) -> None:
+        """After the viewer's account went: a later field of the request signs in anew."""
+        self._viewer = None
+
+    def _send_security_notices(self) -> None:
+        """Mail the account owners of the events this block committed, after the response
+        (a notice never delays or fails the change it tells of)."""
+        for event_id, event_type in committed_events(self._session):
+            if event_type in NOTIFYING_TYPES:
+                self.jobs().schedule(deliver_security_notice, event_id=event_id)
+
     async def _mfa_enabled(self, user_ids: list[uuid.UUID]) -> list[bool]:
         async with self.db() as session:
             enabled = await mfa_service.accounts_with_second_factor(
                 session=session, user_ids=user_ids
             )
         return [user_id in enabled for user_id in user_ids]
+
+    async def _users(self, user_ids: list[uuid.UUID]) -> list[User | None]:
+        async with self.db() as session:
+            found = await users_service.users_by_id(session=session, user_ids=user_ids)
+        return [found.get(user_id) for user_id in user_ids]
 
     @property
     def http_request(self) -> Request:
@@ -124,12 +150,13 @@ class Context(BaseContext):
     async def viewer(self) -> Viewer:
         if self._viewer is None:
             async with self.db() as session:
-                self._viewer = await auth_service.authenticate(
+                viewer = await auth_service.authenticate(
                     session=session,
                     settings=self.settings,
                     keys=self.keys,
                     access_token=self.access_token(),
                 )
+            self._viewer = replace(viewer, client=self.client_info())
         return self._viewer
 
     def jobs(self) -> JobScheduler:

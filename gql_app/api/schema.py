@@ -14,13 +14,15 @@ from gql_app.api.resolvers.admin import AdminMutation
 from gql_app.api.resolvers.auth import AuthMutation, AuthQuery
 from gql_app.api.resolvers.mfa import MfaMutation, MfaQuery
 from gql_app.api.resolvers.passkeys import PasskeysMutation, PasskeysQuery
+from gql_app.api.resolvers.personal_data import PersonalDataMutation
+from gql_app.api.resolvers.security_events import SecurityEventsQuery
 from gql_app.api.resolvers.sessions import SessionsMutation, SessionsQuery
 from gql_app.api.resolvers.users import UsersQuery
 from gql_app.config import Settings
 
 
 @strawberry.type(description="Read operations.")
-class Query(AuthQuery, SessionsQuery, UsersQuery, MfaQuery, PasskeysQuery):
+class Query(AuthQuery, SessionsQuery, UsersQuery, MfaQuery, PasskeysQuery, SecurityEventsQuery):
     pass
 
 
@@ -32,6 +34,7 @@ class Mutation(
     AdminMutation,
     MfaMutation,
     PasskeysMutation,
+    PersonalDataMutation,
 ):
     pass
 

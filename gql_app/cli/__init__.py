@@ -1,5 +1,6 @@
 """The gql-app command: serve the API, migrate its database, create the first superuser,
-seed accounts from a file, export the GraphQL schema and manage the token signing keys."""
+seed accounts from a file, export the GraphQL schema, manage the token signing keys and
+purge old security events."""
 
 import argparse
 import sys
@@ -9,6 +10,7 @@ from pydantic import ValidationError
 
 from gql_app.cli.create_superuser import add_create_superuser_command
 from gql_app.cli.errors import FAILED, INTERRUPTED, USAGE, CliError, configuration_problem
+from gql_app.cli.events import add_events_command
 from gql_app.cli.export_schema import add_export_schema_command
 from gql_app.cli.keys import add_keys_command
 from gql_app.cli.migrate import add_migrate_command
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_seed_command(commands)
     add_export_schema_command(commands)
     add_keys_command(commands)
+    add_events_command(commands)
     return parser
 
 

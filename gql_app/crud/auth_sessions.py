@@ -67,6 +67,16 @@ async def list_active_for_user(
     return (await session.execute(query)).scalars().all()
 
 
+async def list_all_for_user(*, session: AsyncSession, user_id: uuid.UUID) -> Sequence[AuthSession]:
+    """Every session the account has, ended ones too, oldest first."""
+    query = (
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id)
+        .order_by(AuthSession.created_at, AuthSession.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def revoke(*, session: AsyncSession, auth_session: AuthSession, now: datetime) -> None:
     if auth_session.revoked_at is None:
         auth_session.revoked_at = now

@@ -66,6 +66,17 @@ async def replace_recovery_codes(
     await session.flush()
 
 
+async def list_recovery_codes(
+    *, session: AsyncSession, user_id: uuid.UUID
+) -> Sequence[RecoveryCode]:
+    query = (
+        select(RecoveryCode)
+        .where(RecoveryCode.user_id == user_id)
+        .order_by(RecoveryCode.created_at, RecoveryCode.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def count_unused_recovery_codes(*, session: AsyncSession, user_id: uuid.UUID) -> int:
     query = select(func.count()).where(
         RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)

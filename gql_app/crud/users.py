@@ -1,13 +1,13 @@
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
 from sqlalchemy import update as update_statement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_app.crud.keyset import KeysetPosition
 from gql_app.models import User
 
 
@@ -26,14 +26,6 @@ class UserFilter:
     search: str | None = None
     is_active: bool | None = None
     is_superuser: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UserPosition:
-    """Where a user sits in the listing order: the keyset a page continues after."""
-
-    created_at: datetime
-    id: uuid.UUID
 
 
 async def get_by_id(*, session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -129,14 +121,12 @@ async def list_page(
     session: AsyncSession,
     user_filter: UserFilter,
     limit: int,
-    after: UserPosition | None = None,
+    after: KeysetPosition | None = None,
 ) -> Sequence[User]:
     conditions = _filter_conditions(user_filter)
     if after is not None:
         # Bind the position with the columns' own types, so the timestamp is stored-form UTC.
-        position = tuple_(
-            literal(after.created_at, User.created_at.type), literal(after.id, User.id.type)
-        )
+        position = tuple_(literal(after.at, User.created_at.type), literal(after.id, User.id.type))
         conditions.append(tuple_(User.created_at, User.id) > position)
     query = select(User).where(*conditions).order_by(User.created_at, User.id).limit(limit)
     result = await session.execute(query)
@@ -147,3 +137,7 @@ async def count(*, session: AsyncSession, user_filter: UserFilter) -> int:
     query = select(func.count()).select_from(User).where(*_filter_conditions(user_filter))
     result = await session.execute(query)
     return result.scalar_one()
+
+
+async def get_many(*, session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> Sequence[User]:
+    return (await session.execute(select(User).where(User.id.in_(user_ids)))).scalars().all()

@@ -66,6 +66,20 @@ class EmailService:
             ),
         )
 
+    async def send_security_notice(
+        self, *, to: str, subject: str, template: str, **values: str
+    ) -> None:
+        """A notice of a change to the account's security, from ``template`` with ``values``
+        and ``$site``, where the owner signs in to act on it. The notices carry no link with
+        a token: one that says "this was not me" must not be a key to the account."""
+        await self._send(
+            to=to,
+            subject=subject,
+            body=_template(template).substitute(
+                values, site=self._settings.frontend_base_url.rstrip("/")
+            ),
+        )
+
     async def _send(self, *, to: str, subject: str, body: str) -> None:
         message = EmailMessage()
         message["From"] = self._settings.email_from

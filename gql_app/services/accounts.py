@@ -1,5 +1,7 @@
 """Self-service account changes: profile, password change and password reset."""
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +24,17 @@ from gql_app.security.password_policy import assess_password
 from gql_app.security.passwords import hash_password, verify_password
 from gql_app.services import action_tokens
 from gql_app.services import mfa as mfa_service
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.recent_authentication import require_recent_authentication
+from gql_app.services.security_events import (
+    SecurityEventType,
+    masked_email,
+    record_security_event,
+    record_viewer_event,
+)
+from gql_app.services.security_notices import deliver_email_change_notice
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
@@ -67,10 +77,25 @@ async def update_me(
         # The address is where password resets go: a stolen session must not move it.
         await _require_recent_authentication(session=session, settings=settings, viewer=viewer)
         await ensure_email_free(session=session, email=values["email"])
+    previous_email = user.email
     await save_user_or_conflict(session=session, user=user, values=values)
+    if "email" in values:
+        event_id = await record_viewer_event(
+            session=session,
+            viewer=viewer,
+            type=SecurityEventType.EMAIL_CHANGE_REQUESTED,
+            details={"from": masked_email(previous_email), "to": masked_email(values["email"])},
+        )
     await session.commit()
     if "email" in values:
         jobs.schedule(deliver_email_verification, user_id=user.id)
+        # The address that loses the account hears of it: a thief's first move is this one.
+        jobs.schedule(
+            deliver_email_change_notice,
+            previous_email=previous_email,
+            new_email=values["email"],
+            event_id=event_id,
+        )
     return user
 
 
@@ -169,6 +194,9 @@ async def change_password(
     if not replaced:
         raise _wrong_current_password()
     await end_password_credentials(session=session, user=user, keep_session=viewer)
+    await record_viewer_event(
+        session=session, viewer=viewer, type=SecurityEventType.PASSWORD_CHANGED
+    )
     await session.commit()
 
 
@@ -211,6 +239,12 @@ async def deliver_password_reset(context: JobContext, *, email: str) -> None:
     async def send(token: str) -> None:
         await context.email.send_password_reset(to=recipient, token=token)
 
+    # The request came in with no account named, and was answered before this job ran:
+    # the event has no client to tell of.
+    await record_security_event(
+        session=session, type=SecurityEventType.PASSWORD_RESET_REQUESTED, user_id=user.id
+    )
+
     await action_tokens.deliver(
         session=session,
         user=user,
@@ -220,7 +254,9 @@ async def deliver_password_reset(context: JobContext, *, email: str) -> None:
     )
 
 
-async def reset_password(*, session: AsyncSession, reset: PasswordReset) -> None:
+async def reset_password(
+    *, session: AsyncSession, reset: PasswordReset, client: ClientInfo | None = None
+) -> None:
     action_token = await action_tokens.find_usable(
         session=session, token=reset.token, purpose=RESET
     )
@@ -241,6 +277,9 @@ async def reset_password(*, session: AsyncSession, reset: PasswordReset) -> None
         values={"password_hash": password_hash, "is_verified": True},
     )
     await end_password_credentials(session=session, user=user)
+    await record_security_event(
+        session=session, type=SecurityEventType.PASSWORD_RESET, user_id=user.id, client=client
+    )
     await session.commit()
 
 
@@ -264,3 +303,12 @@ async def _require_recent_authentication(
     require_recent_authentication(
         viewer=viewer, settings=settings, has_second_factor=has_second_factor
     )
+
+
+async def ensure_another_active_superuser(*, session: AsyncSession, user: User) -> None:
+    ensure_another_superuser(await users_crud.lock_active_superusers(session=session), user=user)
+
+
+def ensure_another_superuser(active_superusers: Sequence[uuid.UUID], *, user: User) -> None:
+    if all(superuser_id == user.id for superuser_id in active_superusers):
+        raise ConflictError(ErrorReason.LAST_SUPERUSER)

@@ -1,7 +1,5 @@
 """Superusers managing other accounts."""
 
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +10,6 @@ from gql_app.crud import users as users_crud
 from gql_app.db import release_connection
 from gql_app.error_reasons import ErrorReason
 from gql_app.errors import (
-    ConflictError,
     InputValidationError,
     NotFoundError,
     PermissionDeniedError,
@@ -20,9 +17,11 @@ from gql_app.errors import (
 from gql_app.models import User
 from gql_app.models.base import utc_now
 from gql_app.security.passwords import hash_password
+from gql_app.services.account_deletion import delete_account
 from gql_app.services.accounts import (
     create_user_or_conflict,
     end_password_credentials,
+    ensure_another_superuser,
     ensure_email_free,
     password_problem,
     profile_changes,
@@ -31,6 +30,7 @@ from gql_app.services.accounts import (
 from gql_app.services.auth import Registration, validated_new_user
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobScheduler
+from gql_app.services.security_events import SecurityEventType, record_security_event
 from gql_app.services.users import get_user
 from gql_app.services.viewer import Viewer
 
@@ -81,7 +81,14 @@ async def create_user(*, session: AsyncSession, data: NewAccount, jobs: JobSched
     return user
 
 
-async def update_user(*, session: AsyncSession, user_id: str, changes: AccountChanges) -> User:
+async def update_user(
+    *,
+    session: AsyncSession,
+    user_id: str,
+    changes: AccountChanges,
+    viewer: Viewer | None = None,
+) -> User:
+    """``viewer``: the superuser making the change, for the account's security events."""
     user = await get_user(session=session, user_id=user_id)
     # Validating may hash a new password: no connection waits on it.
     await release_connection(session)
@@ -98,34 +105,68 @@ async def update_user(*, session: AsyncSession, user_id: str, changes: AccountCh
     if "email" in values:
         await ensure_email_free(session=session, email=values["email"])
     if loses_power and user.is_superuser and user.is_active:
-        _ensure_another_superuser(superusers, user=user)
+        ensure_another_superuser(superusers, user=user)
     await save_user_or_conflict(session=session, user=user, values=values)
     if "password_hash" in values:
         await end_password_credentials(session=session, user=user)
     elif values.get("is_active") is False:
         await sessions_crud.revoke_all_for_user(session=session, user_id=user.id, now=utc_now())
+    if not values:
+        await session.commit()
+        return user
+    await _record_admin_event(
+        session=session,
+        viewer=viewer,
+        user=user,
+        type=SecurityEventType.ACCOUNT_UPDATED_BY_ADMIN,
+        # Which fields, never their values: a password above all.
+        details={"changed": sorted(_FIELD_NAMES.get(name, name) for name in values)},
+    )
+    if values.get("is_active") is False:
+        await _record_admin_event(
+            session=session, viewer=viewer, user=user, type=SecurityEventType.ACCOUNT_DISABLED
+        )
+    if "password_hash" in values:
+        # The owner hears of a password they did not set (PASSWORD_CHANGED is mailed).
+        await _record_admin_event(
+            session=session, viewer=viewer, user=user, type=SecurityEventType.PASSWORD_CHANGED
+        )
     await session.commit()
     return user
+
+
+# What the API calls the columns an update sets.
+_FIELD_NAMES = {
+    "password_hash": "password",
+    "full_name": "fullName",
+    "is_active": "isActive",
+    "is_superuser": "isSuperuser",
+    "is_verified": "isVerified",
+}
+
+
+async def _record_admin_event(
+    *,
+    session: AsyncSession,
+    viewer: Viewer | None,
+    user: User,
+    type: SecurityEventType,
+    details: dict[str, Any] | None = None,
+) -> None:
+    by = {"by_admin": str(viewer.user.id)} if viewer is not None else {}
+    # Not the superuser's address, client or session: the account's owner reads this event,
+    # and those are the superuser's own.
+    await record_security_event(
+        session=session, type=type, user_id=user.id, details={**(details or {}), **by}
+    )
 
 
 async def delete_user(*, session: AsyncSession, viewer: Viewer, user_id: str) -> None:
     user = await get_user(session=session, user_id=user_id)
     if user.id == viewer.user.id:
         raise PermissionDeniedError(ErrorReason.CANNOT_DELETE_OWN_ACCOUNT)
-    if user.is_superuser and user.is_active:
-        await _ensure_another_active_superuser(session=session, user=user)
-    # Sessions, refresh tokens and emailed tokens go with the user (ON DELETE CASCADE).
-    await users_crud.delete(session=session, user=user)
+    await delete_account(session=session, user=user, viewer=viewer)
     await session.commit()
-
-
-async def _ensure_another_active_superuser(*, session: AsyncSession, user: User) -> None:
-    _ensure_another_superuser(await users_crud.lock_active_superusers(session=session), user=user)
-
-
-def _ensure_another_superuser(active_superusers: Sequence[uuid.UUID], *, user: User) -> None:
-    if all(superuser_id == user.id for superuser_id in active_superusers):
-        raise ConflictError(ErrorReason.LAST_SUPERUSER)
 
 
 async def _validated_changes(user: User, changes: AccountChanges) -> dict[str, Any]:

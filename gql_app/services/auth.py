@@ -22,19 +22,20 @@ from gql_app.errors import (
     PermissionDeniedError,
 )
 from gql_app.models import AuthSession, User
-from gql_app.models.auth_session import IP_ADDRESS_MAX_LENGTH, USER_AGENT_MAX_LENGTH
 from gql_app.models.base import utc_now
 from gql_app.security import tokens
 from gql_app.security.password_policy import MAX_LENGTH, assess_password
 from gql_app.security.passwords import hash_password, verify_against_dummy, verify_password
 from gql_app.services import mfa as mfa_service
-from gql_app.services import mfa_challenges
+from gql_app.services import mfa_challenges, security_events
 from gql_app.services.accounts import create_user_or_conflict, ensure_email_free
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.email_verification import deliver_email_verification
 from gql_app.services.jobs import JobContext, JobScheduler
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.passkey_challenges import PasskeyChallengeStore
 from gql_app.services.recent_authentication import PASSWORD_METHOD
+from gql_app.services.security_events import SecurityEventType
 from gql_app.services.validation import clean_full_name, normalize_email
 from gql_app.services.viewer import Viewer
 
@@ -52,12 +53,6 @@ class Registration:
 class Credentials:
     email: str
     password: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    user_agent: str | None = None
-    ip_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +164,16 @@ async def login(
     await release_connection(session)
     if found is None:
         await verify_against_dummy(credentials.password)
+        await _record_failed_sign_in(
+            session=session, settings=settings, email=email, user_id=None, client=client
+        )
         raise InvalidCredentialsError
     checked_hash = found.password_hash
     verification = await verify_password(credentials.password, checked_hash)
     if not verification.valid:
+        await _record_failed_sign_in(
+            session=session, settings=settings, email=email, user_id=found.id, client=client
+        )
         raise InvalidCredentialsError
     # A short transaction writes the session, on the user as it is now (locked): a password
     # changed while this one was being checked, or an account deleted, signs nobody in.
@@ -211,6 +212,29 @@ async def login(
     return issued
 
 
+async def _record_failed_sign_in(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    user_id: uuid.UUID | None,
+    client: ClientInfo,
+) -> None:
+    """Both a wrong password and an address no account uses leave one event and one commit,
+    so neither answers sooner. The stranger's address is kept as a keyed hash only."""
+    await security_events.record_security_event(
+        session=session,
+        type=SecurityEventType.SIGN_IN_FAILED,
+        user_id=user_id,
+        client=client,
+        email_hash=security_events.address_hash(email, settings=settings)
+        if user_id is None
+        else None,
+    )
+    # Committed now: the failure is recorded though an error is answered.
+    await session.commit()
+
+
 def ensure_may_sign_in(*, user: User, settings: Settings) -> None:
     """Refuses an account that proved who it is but may not sign in; said only after the
     proof, so these reasons never tell a stranger which accounts exist."""
@@ -238,12 +262,20 @@ async def start_session(
             user_id=user.id,
             created_at=now,
             expires_at=now + timedelta(seconds=settings.refresh_token_expire_seconds),
-            # Headers are client-controlled: keep what fits rather than fail the login.
-            user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
-            ip_address=client.ip_address[:IP_ADDRESS_MAX_LENGTH] if client.ip_address else None,
+            user_agent=client.stored_user_agent,
+            ip_address=client.stored_ip_address,
             auth_methods=auth_methods,
             authenticated_at=now,
         ),
+    )
+    await security_events.record_security_event(
+        session=session,
+        type=SecurityEventType.SIGNED_IN,
+        user_id=user.id,
+        client=client,
+        session_id=auth_session.id,
+        details={"methods": auth_methods},
+        now=now,
     )
     return await _issue_tokens(
         session=session, settings=settings, keys=keys, user=user, auth_session=auth_session, now=now
@@ -251,7 +283,12 @@ async def start_session(
 
 
 async def refresh(
-    *, session: AsyncSession, settings: Settings, keys: KeyRing, refresh_token: str
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    keys: KeyRing,
+    refresh_token: str,
+    client: ClientInfo | None = None,
 ) -> IssuedTokens:
     """Rotate a refresh token: a new pair for the same session, the presented token retired.
 
@@ -274,6 +311,14 @@ async def refresh(
         grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
         if now - presented.rotated_at > grace:
             await sessions_crud.revoke(session=session, auth_session=auth_session, now=now)
+            await security_events.record_security_event(
+                session=session,
+                type=SecurityEventType.REFRESH_TOKEN_REUSE_DETECTED,
+                user_id=user.id,
+                client=client,
+                session_id=auth_session.id,
+                now=now,
+            )
             # Committed now: the revocation must outlast the error answered next.
             await session.commit()
             logger.warning("Refresh token reuse detected; session %s revoked", auth_session.id)
@@ -308,14 +353,23 @@ async def refresh(
     return issued
 
 
-async def logout(*, session: AsyncSession, refresh_token: str) -> None:
+async def logout(
+    *, session: AsyncSession, refresh_token: str, client: ClientInfo | None = None
+) -> None:
     found = await refresh_tokens_crud.get_with_session_and_user(
         session=session, token_hash=tokens.hash_opaque_token(refresh_token)
     )
     if found is None:
         raise AuthenticationError(ErrorReason.REFRESH_TOKEN_INVALID)
-    _, auth_session, _ = found
+    _, auth_session, user = found
     await sessions_crud.revoke(session=session, auth_session=auth_session, now=utc_now())
+    await security_events.record_security_event(
+        session=session,
+        type=SecurityEventType.SIGNED_OUT,
+        user_id=user.id,
+        client=client,
+        session_id=auth_session.id,
+    )
     await session.commit()
 
 

@@ -9,7 +9,9 @@ from gql_app.crud import users as users_crud
 from gql_app.email.service import EmailService
 from gql_app.models import ActionTokenPurpose, User
 from gql_app.services import action_tokens
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.jobs import JobContext
+from gql_app.services.security_events import SecurityEventType, masked_email, record_security_event
 from gql_app.services.viewer import Viewer
 
 PURPOSE = ActionTokenPurpose.EMAIL_VERIFICATION
@@ -50,12 +52,21 @@ async def send_verification(
     )
 
 
-async def verify_email(*, session: AsyncSession, token: str) -> User:
+async def verify_email(
+    *, session: AsyncSession, token: str, client: ClientInfo | None = None
+) -> User:
     action_token = await action_tokens.redeem(session=session, token=token, purpose=PURPOSE)
     user = await users_crud.get_by_id(session=session, user_id=action_token.user_id)
     if user is None or not user.is_active or user.email != action_token.email:
         raise action_tokens.invalid_action_token()
     await users_crud.update(session=session, user=user, values={"is_verified": True})
     await action_tokens.spend_all(session=session, user=user, purpose=PURPOSE)
+    await record_security_event(
+        session=session,
+        type=SecurityEventType.EMAIL_VERIFIED,
+        user_id=user.id,
+        client=client,
+        details={"email": masked_email(user.email)},
+    )
     await session.commit()
     return user

@@ -20,6 +20,11 @@ from gql_app.models.base import utc_now
 from gql_app.security import recovery_codes, totp
 from gql_app.security.encryption import seal, unseal
 from gql_app.services.recent_authentication import require_recent_authentication
+from gql_app.services.security_events import (
+    SecurityEventType,
+    record_security_event,
+    record_viewer_event,
+)
 from gql_app.services.viewer import Viewer
 
 
@@ -103,6 +108,12 @@ async def confirm_totp_enrollment(
         raise _wrong_code()
     await mfa_crud.confirm_totp(session=session, user_id=user.id, now=now)
     codes = await _new_recovery_codes(session=session, settings=settings, user=user)
+    await record_viewer_event(
+        session=session,
+        viewer=viewer,
+        type=SecurityEventType.MFA_ENABLED,
+        details={"method": "TOTP"},
+    )
     await session.commit()
     return codes
 
@@ -130,6 +141,9 @@ async def regenerate_recovery_codes(
         raise ConflictError(ErrorReason.MFA_NOT_ENABLED)
     require_recent_authentication(viewer=viewer, settings=settings, has_second_factor=True)
     codes = await _new_recovery_codes(session=session, settings=settings, user=viewer.user)
+    await record_viewer_event(
+        session=session, viewer=viewer, type=SecurityEventType.RECOVERY_CODES_REGENERATED
+    )
     await session.commit()
     return codes
 
@@ -141,6 +155,12 @@ async def disable_totp(*, session: AsyncSession, settings: Settings, viewer: Vie
         viewer=viewer, settings=settings, has_second_factor=status.enabled
     )
     await mfa_crud.delete_factors(session=session, user_id=viewer.user.id)
+    await record_viewer_event(
+        session=session,
+        viewer=viewer,
+        type=SecurityEventType.MFA_DISABLED,
+        details={"method": "TOTP"},
+    )
     await session.commit()
 
 
@@ -171,6 +191,21 @@ async def reset_user_mfa(
     await mfa_crud.delete_factors(session=session, user_id=user.id)
     await passkeys_crud.delete_for_user(session=session, user_id=user.id)
     await sessions_crud.revoke_all_for_user(session=session, user_id=user.id, now=utc_now())
+    if user.id == viewer.user.id:
+        await record_viewer_event(
+            session=session,
+            viewer=viewer,
+            type=SecurityEventType.MFA_DISABLED,
+            details={"method": "TOTP"},
+        )
+    else:
+        # The superuser's address and client are theirs, not for the owner's trail.
+        await record_security_event(
+            session=session,
+            type=SecurityEventType.MFA_DISABLED,
+            user_id=user.id,
+            details={"by_admin": str(viewer.user.id)},
+        )
     await session.commit()
     return user
 

@@ -24,7 +24,8 @@ from gql_app.models.base import utc_now
 from gql_app.security import recovery_codes, tokens, totp
 from gql_app.security.passwords import verify_password
 from gql_app.services import auth as auth_service
-from gql_app.services.auth import ClientInfo, IssuedTokens
+from gql_app.services.auth import IssuedTokens
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.mfa import totp_secret_of
 from gql_app.services.mfa_challenges import MAX_FAILED_FACTORS
@@ -36,6 +37,11 @@ from gql_app.services.recent_authentication import (
     PASSWORD_METHOD,
     proves_multiple_factors,
 )
+from gql_app.services.security_events import (
+    SecurityEventType,
+    record_security_event,
+    record_viewer_event,
+)
 from gql_app.services.viewer import Viewer
 
 
@@ -46,6 +52,13 @@ class SecondFactor:
     totp_code: str | None = None
     recovery_code: str | None = None
     passkey: PasskeyAssertion | None = None
+
+    @property
+    def method(self) -> str:
+        """Its MfaMethod name, for the security trail."""
+        if self.passkey is not None:
+            return "PASSKEY"
+        return "RECOVERY_CODE" if self.recovery_code is not None else "TOTP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,13 +186,32 @@ async def complete_login(
         now=now,
     )
     if factor_methods is None:
-        # Committed now: the attempt counts even though an error is answered.
+        await record_security_event(
+            session=session,
+            type=SecurityEventType.MFA_CHALLENGE_FAILED,
+            user_id=user.id,
+            client=client,
+            details={"method": factor.method},
+        )
+        # Committed now: the attempt counts, and is recorded, though an error is answered.
         await session.commit()
         raise WrongSecondFactorError(email=user.email)
     if not await mfa_crud.consume_challenge(session=session, challenge_id=found.id, now=now):
         raise AuthenticationError(ErrorReason.MFA_CHALLENGE_INVALID)
     if not user.is_active:
         raise PermissionDeniedError(ErrorReason.ACCOUNT_DISABLED)
+    if factor.recovery_code is not None:
+        await record_security_event(
+            session=session,
+            type=SecurityEventType.RECOVERY_CODE_USED,
+            user_id=user.id,
+            client=client,
+            details={
+                "remaining": await mfa_crud.count_unused_recovery_codes(
+                    session=session, user_id=user.id
+                )
+            },
+        )
     issued = await auth_service.start_session(
         session=session,
         settings=settings,
@@ -216,6 +248,14 @@ async def reauthenticate(
         # Checking the password takes a hashing thread for a while: no connection waits.
         await release_connection(session)
         if not (await verify_password(password, user.password_hash)).valid:
+            await record_viewer_event(
+                session=session,
+                viewer=viewer,
+                type=SecurityEventType.SIGN_IN_FAILED,
+                details={"during": "reauthenticate"},
+            )
+            # Committed now: the failure is recorded though an error is answered.
+            await session.commit()
             raise InvalidCredentialsError
         methods.append(PASSWORD_METHOD)
     now = utc_now()
@@ -231,9 +271,26 @@ async def reauthenticate(
             now=now,
         )
         if factor_methods is None:
-            # Committed now: a spent step or code stays spent.
+            await record_viewer_event(
+                session=session,
+                viewer=viewer,
+                type=SecurityEventType.MFA_CHALLENGE_FAILED,
+                details={"method": factor.method, "during": "reauthenticate"},
+            )
+            # Committed now: a spent step or code stays spent, and the failure recorded.
             await session.commit()
             raise WrongSecondFactorError(email=user.email)
+        if factor.recovery_code is not None:
+            await record_viewer_event(
+                session=session,
+                viewer=viewer,
+                type=SecurityEventType.RECOVERY_CODE_USED,
+                details={
+                    "remaining": await mfa_crud.count_unused_recovery_codes(
+                        session=session, user_id=user.id
+                    )
+                },
+            )
         methods += factor_methods
         # A code exists only beside the password that set it up, so it proves a second
         # factor; a passkey is a factor of its own, and proves two only with the password

@@ -1,4 +1,4 @@
-"""Opaque cursors for the users connection: the keyset position, base64url-encoded."""
+"""Opaque cursors for connections: the keyset position, base64url-encoded."""
 
 import base64
 import binascii
@@ -6,19 +6,19 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from gql_app.crud.users import UserPosition
+from gql_app.crud.keyset import KeysetPosition
 from gql_app.error_reasons import FieldErrorCode
 from gql_app.errors import InputValidationError
 
 INVALID_CURSOR = "Invalid cursor"
 
 
-def encode_cursor(position: UserPosition) -> str:
-    payload = json.dumps({"c": position.created_at.isoformat(), "i": str(position.id)})
+def encode_cursor(position: KeysetPosition) -> str:
+    payload = json.dumps({"c": position.at.isoformat(), "i": str(position.id)})
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, field: str = "after") -> UserPosition:
+def decode_cursor(cursor: str, *, field: str = "after") -> KeysetPosition:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -40,4 +40,4 @@ def decode_cursor(cursor: str, *, field: str = "after") -> UserPosition:
         raise InputValidationError.single(
             field, FieldErrorCode.INVALID_CURSOR, INVALID_CURSOR
         ) from error
-    return UserPosition(created_at=created_at, id=position_id)
+    return KeysetPosition(at=created_at, id=position_id)

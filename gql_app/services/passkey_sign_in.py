@@ -18,7 +18,8 @@ from gql_app.security import passkeys
 from gql_app.security.passkeys import PasskeyOptions
 from gql_app.services import auth as auth_service
 from gql_app.services import mfa_challenges
-from gql_app.services.auth import ClientInfo, IssuedTokens
+from gql_app.services.auth import IssuedTokens
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.mfa import second_factor_enabled
 from gql_app.services.passkey_challenges import (

@@ -28,6 +28,7 @@ from gql_app.services.passkey_challenges import (
     take_challenge,
 )
 from gql_app.services.recent_authentication import require_recent_authentication
+from gql_app.services.security_events import SecurityEventType, record_viewer_event
 from gql_app.services.validation import clean_passkey_name
 from gql_app.services.viewer import Viewer
 
@@ -165,6 +166,12 @@ async def finish_passkey_registration(
     )
     if passkey is None:
         raise ConflictError(ErrorReason.PASSKEY_ALREADY_REGISTERED)
+    await record_viewer_event(
+        session=session,
+        viewer=viewer,
+        type=SecurityEventType.PASSKEY_ADDED,
+        details={"passkey_id": str(passkey.id), "name": passkey.name},
+    )
     await session.commit()
     return passkey
 
@@ -204,4 +211,10 @@ async def delete_passkey(
     await _require_recent_authentication(session=session, settings=settings, viewer=viewer)
     passkey = await _own_passkey(session=session, viewer=viewer, passkey_id=passkey_id)
     await passkeys_crud.delete_passkey(session=session, passkey_id=passkey.id)
+    await record_viewer_event(
+        session=session,
+        viewer=viewer,
+        type=SecurityEventType.PASSKEY_REMOVED,
+        details={"passkey_id": str(passkey.id), "name": passkey.name},
+    )
     await session.commit()

@@ -10,6 +10,7 @@ from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import InputValidationError, NotFoundError
 from gql_app.models import AuthSession
 from gql_app.models.base import utc_now
+from gql_app.services.security_events import SecurityEventType, record_viewer_event
 from gql_app.services.viewer import Viewer
 
 
@@ -21,6 +22,9 @@ async def list_sessions(*, session: AsyncSession, viewer: Viewer) -> Sequence[Au
 
 async def logout_all(*, session: AsyncSession, viewer: Viewer) -> None:
     await sessions_crud.revoke_all_for_user(session=session, user_id=viewer.user.id, now=utc_now())
+    await record_viewer_event(
+        session=session, viewer=viewer, type=SecurityEventType.ALL_SESSIONS_REVOKED
+    )
     await session.commit()
 
 
@@ -38,4 +42,10 @@ async def revoke_session(*, session: AsyncSession, viewer: Viewer, session_id: s
         # Someone else's session looks exactly like one that does not exist.
         raise NotFoundError(ErrorReason.SESSION_NOT_FOUND)
     await sessions_crud.revoke(session=session, auth_session=auth_session, now=utc_now())
+    await record_viewer_event(
+        session=session,
+        viewer=viewer,
+        type=SecurityEventType.SESSION_REVOKED,
+        details={"revoked_session_id": str(auth_session.id)},
+    )
     await session.commit()

@@ -19,9 +19,12 @@ from gql_app.config import Settings
 from gql_app.errors import (
     DomainError,
     FieldError,
+    InputValidationError,
     InvalidCredentialsError,
     MfaRequiredError,
     PermissionDeniedError,
+    RateLimitedError,
+    ServiceUnavailableError,
     WrongSecondFactorError,
 )
 from gql_app.models import User
@@ -30,8 +33,9 @@ from gql_app.security.rate_limit import RateLimiter, email_key, ip_key
 from gql_app.services import accounts as accounts_service
 from gql_app.services import auth as auth_service
 from gql_app.services import email_verification as email_verification_service
-from gql_app.services import mfa_sign_in, passkey_sign_in
-from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
+from gql_app.services import mfa_sign_in, passkey_sign_in, personal_data, security_events
+from gql_app.services.auth import Credentials, IssuedTokens, Registration
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.jobs import JobScheduler
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.mfa_sign_in import SecondFactor
@@ -74,6 +78,11 @@ async def login(
             credentials=credentials,
             client=client,
         )
+    except InvalidCredentialsError:
+        await _record_if_locked_out(
+            session=session, settings=settings, limiter=limiter, email=email, client=client
+        )
+        raise
     except (PermissionDeniedError, MfaRequiredError):
         # Raised only once the password has proved right (the account is disabled, its
         # address not verified, or a second factor is due): not a guess, and the answer
@@ -82,6 +91,27 @@ async def login(
         raise
     await limiter.give_back(attempt)
     return issued
+
+
+async def _record_if_locked_out(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    email: str,
+    client: ClientInfo,
+) -> None:
+    """After a failed attempt kept its place: when it took the last one, the address is now
+    locked out, and the account's trail says so (once a lockout, not on every refusal)."""
+    try:
+        await limiter.check(limiter.limits.login_attempts_per_account, email_key(email))
+    except RateLimitedError:
+        await security_events.record_lockout(
+            session=session, settings=settings, email=email, client=client
+        )
+    except ServiceUnavailableError:
+        # The failure was answered already; an outage of the counters adds nothing to it.
+        return
 
 
 async def registration_attempt(*, limiter: RateLimiter, client: ClientInfo) -> None:
@@ -142,7 +172,7 @@ async def refresh(
 ) -> IssuedTokens:
     await refresh_attempt(limiter=limiter, client=client)
     return await auth_service.refresh(
-        session=session, settings=settings, keys=keys, refresh_token=refresh_token
+        session=session, settings=settings, keys=keys, refresh_token=refresh_token, client=client
     )
 
 
@@ -150,7 +180,9 @@ async def verify_email(
     *, session: AsyncSession, token: str, client: ClientInfo, limiter: RateLimiter
 ) -> User:
     await email_verification_attempt(limiter=limiter, client=client)
-    return await email_verification_service.verify_email(session=session, token=token)
+    return await email_verification_service.verify_email(
+        session=session, token=token, client=client
+    )
 
 
 async def complete_login(
@@ -183,7 +215,10 @@ async def complete_login(
             factor=factor,
             client=client,
         )
-    except WrongSecondFactorError:
+    except WrongSecondFactorError as wrong:
+        await _record_if_locked_out(
+            session=session, settings=settings, limiter=limiter, email=wrong.email, client=client
+        )
         raise
     except DomainError:
         if attempt is not None:
@@ -220,6 +255,13 @@ async def reauthenticate(
             factor=factor,
         )
     except (InvalidCredentialsError, WrongSecondFactorError):
+        await _record_if_locked_out(
+            session=session,
+            settings=settings,
+            limiter=limiter,
+            email=viewer.user.email,
+            client=client,
+        )
         raise
     except DomainError:
         await limiter.give_back(attempt)
@@ -263,3 +305,39 @@ async def finish_passkey_sign_in(
         assertion=assertion,
         client=client,
     )
+
+
+async def delete_me(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    viewer: Viewer,
+    password: str,
+    jobs: JobScheduler,
+    client: ClientInfo,
+    limiter: RateLimiter,
+) -> None:
+    """Limited as reauthenticate is: a session guessing its account's password to delete it
+    meets the account's lockout. The confirmation goes to the address the account had."""
+    limits = limiter.limits
+    await limiter.hit(limits.login_attempts_per_ip, ip_key(client.ip_address))
+    attempt = await limiter.hit(limits.login_attempts_per_account, email_key(viewer.user.email))
+    try:
+        deleted_email = await personal_data.delete_me(
+            session=session, settings=settings, viewer=viewer, password=password
+        )
+    except InputValidationError:
+        await _record_if_locked_out(
+            session=session,
+            settings=settings,
+            limiter=limiter,
+            email=viewer.user.email,
+            client=client,
+        )
+        raise
+    except DomainError:
+        await limiter.give_back(attempt)
+        raise
+    await limiter.give_back(attempt)
+    if deleted_email is not None:
+        jobs.schedule(personal_data.deliver_account_deleted_notice, email=deleted_email)

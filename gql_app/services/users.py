@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import users as users_crud
-from gql_app.crud.users import UserFilter, UserPosition
+from gql_app.crud.keyset import KeysetPosition
+from gql_app.crud.users import UserFilter
 from gql_app.db import release_connection
 from gql_app.error_reasons import ErrorReason, FieldErrorCode
 from gql_app.errors import ConflictError, FieldError, InputValidationError, NotFoundError
@@ -56,7 +57,7 @@ async def list_users(
     )
     page = users[:first]
     edges = [
-        UserEdge(cursor=encode_cursor(UserPosition(created_at=u.created_at, id=u.id)), user=u)
+        UserEdge(cursor=encode_cursor(KeysetPosition(at=u.created_at, id=u.id)), user=u)
         for u in page
     ]
     return UserPage(
@@ -70,6 +71,12 @@ async def list_users(
 async def count_users(*, session: AsyncSession, user_filter: UserFilter) -> int:
     """Users matching a filter that list_users applied, on all pages."""
     return await users_crud.count(session=session, user_filter=user_filter)
+
+
+async def users_by_id(*, session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, User]:
+    """The users of ``user_ids`` that exist, in one query."""
+    found = await users_crud.get_many(session=session, user_ids=user_ids)
+    return {user.id: user for user in found}
 
 
 async def get_user(*, session: AsyncSession, user_id: str) -> User:

@@ -1,6 +1,7 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gql_app.models import AuthSession, User
+from gql_app.services.client_info import ClientInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -9,3 +10,5 @@ class Viewer:
 
     user: User
     auth_session: AuthSession
+    # Where the request comes from, for the security events it records.
+    client: ClientInfo = field(default_factory=ClientInfo)

@@ -182,10 +182,16 @@ class TestUpdateMe:
         me = response.data["updateMe"]
         assert me["email"] == "new.address@example.com"
         assert me["isVerified"] is False
-        [message] = outbox
+        [message, notice] = outbox
         assert message["To"] == "new.address@example.com"
         assert message["Subject"] == "Confirm your email address"
         assert action_link(message).startswith(f"{settings.frontend_base_url}{VERIFY_PATH}?")
+        # The address the account left hears where it went, partly masked.
+        assert (notice["To"], notice["Subject"]) == (
+            "old@example.com",
+            "Your email address was changed",
+        )
+        assert "n***@example.com" in notice.get_content()
         verified = await verify(gql, action_token(message, VERIFY_PATH))
         assert verified.errors == []
         assert verified.data["verifyEmail"]["isVerified"] is True

@@ -10,7 +10,7 @@ from tests.cli.sqlite_file import tables_in
 from tests.e2e.postgres import database_name, drop_database, postgres_server, recreate_database
 
 FIRST = "4a0c9ba359ac"
-HEAD = "7c1e5b9a0f42 (head)"
+HEAD = "b3e9d41c7a85 (head)"
 APP_TABLES = {
     "users",
     "auth_sessions",
@@ -22,6 +22,7 @@ APP_TABLES = {
     "mfa_challenges",
     "passkeys",
     "passkey_challenges",
+    "security_events",
 }
 
 
@@ -61,7 +62,7 @@ class TestMigrate:
         assert main(["migrate", "upgrade", "+1"]) == 0
         assert capsys.readouterr().out == f"migrated from base to {FIRST}\n"
 
-        assert main(["migrate", "upgrade", "+3"]) == 0
+        assert main(["migrate", "upgrade", "+4"]) == 0
         assert capsys.readouterr().out == f"migrated from {FIRST} to {HEAD}\n"
 
     def test_current_prints_the_revision_after_an_upgrade(
@@ -74,7 +75,7 @@ class TestMigrate:
 
         assert capsys.readouterr().out == f"{HEAD}\n"
 
-    @pytest.mark.parametrize("target", ["base", "-4"])
+    @pytest.mark.parametrize("target", ["base", "-5"])
     def test_downgrade_reverts_the_migrations(
         self, database: Path, capsys: pytest.CaptureFixture[str], target: str
     ) -> None:

@@ -8,7 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.crud import users as users_crud
-from gql_app.crud.users import NewUser, UserFilter, UserPosition
+from gql_app.crud.keyset import KeysetPosition
+from gql_app.crud.users import NewUser, UserFilter
 from gql_app.db import SessionFactory
 from gql_app.models import ActionToken, AuthSession, RefreshToken, User
 from tests.auth_factories import create_action_token, create_auth_session, create_refresh_token
@@ -47,8 +48,8 @@ def emails(users: object) -> list[str]:
     return [user.email for user in users]  # type: ignore[attr-defined]
 
 
-def position_of(user: User) -> UserPosition:
-    return UserPosition(created_at=user.created_at, id=user.id)
+def position_of(user: User) -> KeysetPosition:
+    return KeysetPosition(at=user.created_at, id=user.id)
 
 
 class TestGetById:
@@ -237,7 +238,7 @@ class TestListPageOrdering:
         expected = sorted(users, key=lambda user: (user.created_at, user.id.hex))
 
         visited: list[User] = []
-        after: UserPosition | None = None
+        after: KeysetPosition | None = None
         pages = 0
         while True:
             page = await users_crud.list_page(
@@ -281,8 +282,8 @@ class TestListPageOrdering:
     ) -> None:
         first = await add_user(db_session, created_at=T0)
         second = await add_user(db_session, created_at=T0 + timedelta(hours=1))
-        in_plus_five = UserPosition(
-            created_at=first.created_at.astimezone(timezone(timedelta(hours=5))), id=first.id
+        in_plus_five = KeysetPosition(
+            at=first.created_at.astimezone(timezone(timedelta(hours=5))), id=first.id
         )
 
         page = await users_crud.list_page(

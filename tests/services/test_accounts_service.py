@@ -37,6 +37,7 @@ from gql_app.services.accounts import (
 )
 from gql_app.services.action_tokens import INVALID_ACTION_TOKEN
 from gql_app.services.jobs import JobContext, JobScheduler
+from gql_app.services.security_notices import deliver_email_change_notice
 from gql_app.services.viewer import Viewer
 from tests.auth_factories import create_action_token, create_auth_session
 from tests.conftest import SUITE_SETTINGS
@@ -127,6 +128,7 @@ class TestUpdateMe:
         self, session_factory: SessionFactory, db_session: AsyncSession, jobs: RecordingScheduler
     ) -> None:
         user = await create_user(db_session, is_verified=True)
+        user_email = user.email
         updated = await update_me(
             session_factory, user, ProfileChanges(email="  Moved.Here@Example.ORG "), jobs
         )
@@ -134,9 +136,17 @@ class TestUpdateMe:
         assert (updated.email, updated.is_verified) == ("moved.here@example.org", False)
         stored = await load_user(session_factory, user.id)
         assert (stored.email, stored.is_verified) == ("moved.here@example.org", False)
-        assert [(entry.job, entry.kwargs) for entry in jobs.scheduled] == [
-            (email_verification_service.deliver_email_verification, {"user_id": user.id})
-        ]
+        verification, notice = jobs.scheduled
+        assert (verification.job, verification.kwargs) == (
+            email_verification_service.deliver_email_verification,
+            {"user_id": user.id},
+        )
+        # The address the account left is told where it went.
+        assert notice.job is deliver_email_change_notice
+        assert (notice.kwargs["previous_email"], notice.kwargs["new_email"]) == (
+            user_email,
+            "moved.here@example.org",
+        )
 
     async def test_the_scheduled_job_mails_the_new_address_a_link_that_verifies_it(
         self,
@@ -146,6 +156,7 @@ class TestUpdateMe:
         sent_mail: list[EmailMessage],
     ) -> None:
         user = await create_user(db_session, is_verified=True)
+        previous = user.email
         await update_me(
             session_factory, user, ProfileChanges(email="new.address@example.com"), jobs
         )
@@ -153,7 +164,8 @@ class TestUpdateMe:
 
         await jobs.run_all()
 
-        assert [message["To"] for message in sent_mail] == ["new.address@example.com"]
+        # The link to the new address, and a notice to the old one.
+        assert [message["To"] for message in sent_mail] == ["new.address@example.com", previous]
         verified = await verify_email(session_factory, action_token(sent_mail[0], VERIFY_PATH))
         assert (verified.email, verified.is_verified) == ("new.address@example.com", True)
 

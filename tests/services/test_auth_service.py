@@ -32,7 +32,8 @@ from gql_app.security.passwords import (
     verify_password,
 )
 from gql_app.services import auth as auth_service
-from gql_app.services.auth import ClientInfo, Credentials, IssuedTokens, Registration
+from gql_app.services.auth import Credentials, IssuedTokens, Registration
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.passkey_challenges import DatabaseChallengeStore
 from tests.auth_factories import signed_access_token, verified_claims

@@ -24,7 +24,8 @@ from gql_app.errors import (
 from gql_app.models import AuthSession, User
 from gql_app.services import auth as auth_service
 from gql_app.services import mfa_sign_in
-from gql_app.services.auth import ClientInfo, Credentials
+from gql_app.services.auth import Credentials
+from gql_app.services.client_info import ClientInfo
 from gql_app.services.key_ring import KeyRing
 from gql_app.services.mfa_sign_in import SecondFactor
 from gql_app.services.passkey_challenges import DatabaseChallengeStore

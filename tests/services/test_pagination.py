@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from gql_app.crud.users import UserPosition
+from gql_app.crud.keyset import KeysetPosition
 from gql_app.errors import InputValidationError
 from gql_app.services.pagination import decode_cursor, encode_cursor
 
-POSITION = UserPosition(
-    created_at=datetime(2030, 4, 5, 6, 7, 8, 901234, tzinfo=UTC),
+POSITION = KeysetPosition(
+    at=datetime(2030, 4, 5, 6, 7, 8, 901234, tzinfo=UTC),
     id=uuid.UUID("6c3b7d6a-8a6e-4d8f-9a57-3a2c1d2e4f50"),
 )
 
@@ -28,16 +28,16 @@ class TestCursorRoundTrip:
         assert decode_cursor(encode_cursor(POSITION)) == POSITION
 
     def test_turns_a_non_utc_offset_into_the_same_instant_in_utc(self) -> None:
-        position = UserPosition(
-            created_at=datetime(2030, 1, 1, 12, tzinfo=timezone(timedelta(hours=-3))),
+        position = KeysetPosition(
+            at=datetime(2030, 1, 1, 12, tzinfo=timezone(timedelta(hours=-3))),
             id=uuid.uuid4(),
         )
 
         decoded = decode_cursor(encode_cursor(position))
 
-        assert decoded.created_at == position.created_at  # the same instant
+        assert decoded.at == position.at  # the same instant
         assert decoded.id == position.id
-        assert decoded.created_at.utcoffset() == timedelta(0)
+        assert decoded.at.utcoffset() == timedelta(0)
 
     def test_cursor_is_url_safe_and_unpadded(self) -> None:
         cursor = encode_cursor(POSITION)
@@ -48,13 +48,13 @@ class TestCursorRoundTrip:
 
     def test_padded_cursor_is_accepted_too(self) -> None:
         padded = base64.urlsafe_b64encode(
-            json.dumps({"c": POSITION.created_at.isoformat(), "i": str(POSITION.id)}).encode()
+            json.dumps({"c": POSITION.at.isoformat(), "i": str(POSITION.id)}).encode()
         ).decode()
 
         assert decode_cursor(padded) == POSITION
 
     def test_different_positions_give_different_cursors(self) -> None:
-        other = UserPosition(created_at=POSITION.created_at, id=uuid.uuid4())
+        other = KeysetPosition(at=POSITION.at, id=uuid.uuid4())
 
         assert encode_cursor(other) != encode_cursor(POSITION)
 

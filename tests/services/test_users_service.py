@@ -5,7 +5,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gql_app.crud.users import UserFilter, UserPosition
+from gql_app.crud.keyset import KeysetPosition
+from gql_app.crud.users import UserFilter
 from gql_app.db import SessionFactory
 from gql_app.errors import InputValidationError, NotFoundError
 from gql_app.models import User
@@ -128,14 +129,14 @@ class TestListUsersPagination:
         )
 
         assert [decode_cursor(edge.cursor) for edge in page.edges] == [
-            UserPosition(created_at=user.created_at, id=user.id) for user in users
+            KeysetPosition(at=user.created_at, id=user.id) for user in users
         ]
 
     async def test_cursor_after_the_last_user_gives_an_empty_page(
         self, db_session: AsyncSession
     ) -> None:
         users = await add_users(db_session, 2)
-        after_last = encode_cursor(UserPosition(created_at=users[-1].created_at, id=users[-1].id))
+        after_last = encode_cursor(KeysetPosition(at=users[-1].created_at, id=users[-1].id))
 
         page = await users_service.list_users(
             session=db_session, first=10, after=after_last, user_filter=NO_FILTER

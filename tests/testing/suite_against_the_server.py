@@ -176,6 +176,9 @@ def test_a_password_is_reset_with_the_mailed_token(
     assert stale.field_codes == {"token": "INVALID_TOKEN"}
     assert gql_client(RESET, {"input": {"token": second.token, "newPassword": NEW_PASSWORD}})
     assert login_as(user, password=NEW_PASSWORD).access_token
+    # The owner hears of the reset, with no link in it: a notice is never a key.
+    notice = mail_outbox.wait_for(user.email)
+    assert (notice.subject, notice.token) == ("Your password was reset", None)
     with pytest.raises(AssertionError, match=f"no mail to {user.email} arrived within 0.1 s"):
         mail_outbox.wait_for(user.email, timeout=0.1)
 

@@ -77,7 +77,9 @@ class AccountMutation:
         input: Annotated[ResetPasswordInput, strawberry.argument(description="Token, password.")],
     ) -> bool:
         async with info.context.db() as session:
-            await accounts_service.reset_password(session=session, reset=input.to_domain())
+            await accounts_service.reset_password(
+                session=session, reset=input.to_domain(), client=info.context.client_info()
+            )
         return True
 
     @strawberry.mutation(

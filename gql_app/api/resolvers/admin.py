@@ -40,9 +40,10 @@ class AdminMutation:
         id: UserIdArgument,
         input: Annotated[UpdateUserInput, strawberry.argument(description="The changes.")],
     ) -> UserType:
+        viewer = await info.context.viewer()
         async with info.context.db() as session:
             user = await admin_service.update_user(
-                session=session, user_id=id, changes=input.to_domain()
+                session=session, user_id=id, changes=input.to_domain(), viewer=viewer
             )
         return UserType.from_model(user)
 

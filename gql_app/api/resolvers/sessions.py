@@ -49,7 +49,9 @@ class SessionsMutation:
     @strawberry.mutation(description="End the session this refresh token belongs to.")
     async def logout(self, info: Info, refresh_token: RefreshTokenArgument) -> bool:
         async with info.context.db() as session:
-            await auth_service.logout(session=session, refresh_token=refresh_token)
+            await auth_service.logout(
+                session=session, refresh_token=refresh_token, client=info.context.client_info()
+            )
         return True
 
     @strawberry.mutation(

@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
-from gql_app.crud.users import UserPosition
+from gql_app.crud.keyset import KeysetPosition
 from gql_app.db import create_engine
 from gql_app.migrations import upgrade_to_head
-from gql_app.models import User
+from gql_app.models import SecurityEvent, User
 from gql_app.models.base import utc_now
 from gql_app.security.passwords import hash_password
 from gql_app.services.pagination import encode_cursor
@@ -105,4 +105,56 @@ async def cursor_before_last(database_url: str, rows_after: int) -> str:
             created_at, user_id = (await connection.execute(query)).one()
     finally:
         await engine.dispose()
-    return encode_cursor(UserPosition(created_at=created_at, id=user_id))
+    return encode_cursor(KeysetPosition(at=created_at, id=user_id))
+
+
+async def seed_security_events(database_url: str, count: int) -> None:
+    """Insert ``count`` failed sign-ins to unknown addresses, one second apart, ending an hour
+    ago: the trail a superuser pages through."""
+    engine = create_engine(database_url)
+    first = utc_now() - timedelta(hours=1, seconds=count)
+    try:
+        async with engine.begin() as connection:
+            if is_postgresql(database_url):
+                await connection.execute(
+                    text(
+                        "INSERT INTO security_events (id, type, occurred_at, details)"
+                        " SELECT gen_random_uuid(), 'SIGN_IN_FAILED',"
+                        " CAST(:first AS timestamptz) + n * interval '1 second', '{}'"
+                        " FROM generate_series(1, :count) AS n"
+                    ),
+                    {"first": first, "count": count},
+                )
+                await connection.execute(text("ANALYZE security_events"))
+            else:
+                for start in range(0, count, SQLITE_BATCH):
+                    rows = [
+                        {
+                            "id": uuid.uuid4(),
+                            "type": "SIGN_IN_FAILED",
+                            "occurred_at": first + timedelta(seconds=n),
+                            "details": {},
+                        }
+                        for n in range(start, min(start + SQLITE_BATCH, count))
+                    ]
+                    await connection.execute(insert(SecurityEvent), rows)
+    finally:
+        await engine.dispose()
+
+
+async def event_cursor_before_last(database_url: str, rows_after: int) -> str:
+    """The cursor of the event with ``rows_after`` older ones after it (the list is newest
+    first), as a superuser paging to the end would hold."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            query = (
+                select(SecurityEvent.occurred_at, SecurityEvent.id)
+                .order_by(SecurityEvent.occurred_at, SecurityEvent.id)
+                .offset(rows_after)
+                .limit(1)
+            )
+            occurred_at, event_id = (await connection.execute(query)).one()
+    finally:
+        await engine.dispose()
+    return encode_cursor(KeysetPosition(at=occurred_at, id=event_id))

@@ -30,8 +30,10 @@ import httpx
 
 from bench.seed import (
     cursor_before_last,
+    event_cursor_before_last,
     is_postgresql,
     postgresql_database,
+    seed_security_events,
     seed_users,
 )
 from bench.server import RunningServer, production_environment, serve
@@ -54,6 +56,11 @@ USERS = (
     "query Users($first: Int!, $after: String) { users(first: $first, after: $after) {"
     f" edges {{ cursor node {{ {USER_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
 )
+SECURITY_EVENTS = (
+    "query Events($first: Int!, $after: String) { securityEvents(first: $first, after: $after) {"
+    " edges { cursor node { id type occurredAt ipAddress details } }"
+    " pageInfo { hasNextPage endCursor } } }"
+)
 LOGIN = (
     "mutation Login($input: LoginInput!) { login(input: $input) {"
     " accessToken refreshToken expiresIn user { id email } } }"
@@ -65,6 +72,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "login_vs_hash_bound": (">=", 0.8),
     "me_p99_ms_during_login_storm": ("<", 50.0),
     "last_page_vs_first_page": ("<=", 2.0),
+    "events_last_page_vs_first_page": ("<=", 2.0),
     "peak_rss_mb": ("<", 200.0),
 }
 
@@ -262,8 +270,11 @@ async def _run_database(
     results = DatabaseResults(database=label, users=users)
     started = time.perf_counter()
     await seed_users(database_url, users)
+    # As many security events as users: a million on PostgreSQL.
+    await seed_security_events(database_url, users)
     results.details["seed_seconds"] = round(time.perf_counter() - started, 1)
     last_page_cursor = await cursor_before_last(database_url, LAST_PAGE_OFFSET)
+    last_events_cursor = await event_cursor_before_last(database_url, LAST_PAGE_OFFSET)
     limits = "1000000/minute"
     environment = production_environment(
         database_url,
@@ -299,7 +310,9 @@ async def _run_database(
                 results=results,
             )
         if "pagination" in options.scenarios:
-            await _pagination(server, bearer, last_page_cursor, options, results)
+            await _pagination(
+                server, bearer, (last_page_cursor, last_events_cursor), options, results
+            )
         if "login" in options.scenarios:
             await _login_scenarios(server, me, options, results, verify=verify)
         results.metrics["peak_rss_mb"] = server.peak_rss_bytes() / 2**20
@@ -309,26 +322,32 @@ async def _run_database(
 async def _pagination(
     server: RunningServer,
     bearer: str,
-    last_page_cursor: str,
+    last_page_cursors: tuple[str, str],
     options: Options,
     results: DatabaseResults,
 ) -> None:
-    first_page, last_page = await _alternate(
-        server,
-        _graphql_request(USERS, {"first": 50}, authorization=bearer),
-        _graphql_request(USERS, {"first": 50, "after": last_page_cursor}, authorization=bearer),
-        options,
+    """The first page and one near the end, of users and of security events."""
+    listings = (
+        ("", USERS, last_page_cursors[0], "pagination"),
+        ("events_", SECURITY_EVENTS, last_page_cursors[1], "events_pagination"),
     )
-    results.record(
-        "last_page_vs_first_page",
-        _median_ratio(first_page, last_page, lambda r: r.per_second),
-        *first_page,
-        *last_page,
-    )
-    results.details["pagination"] = {
-        "first_page": _summary(first_page),
-        "last_page": _summary(last_page),
-    }
+    for prefix, query, last_page_cursor, detail in listings:
+        first_page, last_page = await _alternate(
+            server,
+            _graphql_request(query, {"first": 50}, authorization=bearer),
+            _graphql_request(query, {"first": 50, "after": last_page_cursor}, authorization=bearer),
+            options,
+        )
+        results.record(
+            f"{prefix}last_page_vs_first_page",
+            _median_ratio(first_page, last_page, lambda r: r.per_second),
+            *first_page,
+            *last_page,
+        )
+        results.details[detail] = {
+            "first_page": _summary(first_page),
+            "last_page": _summary(last_page),
+        }
 
 
 def postgresql_server_url() -> str | None:

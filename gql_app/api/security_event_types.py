@@ -89,11 +89,10 @@ class SecurityEventConnection:
         ]
         return cls(
             edges=edges,
-            page_info=PageInfo(
+            page_info=PageInfo.of(
+                [edge.cursor for edge in edges],
                 has_next_page=page.has_next_page,
                 has_previous_page=page.has_previous_page,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
             ),
         )
 

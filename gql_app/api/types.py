@@ -74,6 +74,16 @@ class PageInfo:
         description="Cursor of the last item, if any; pass it as 'after' for the next page."
     )
 
+    @classmethod
+    def of(cls, cursors: list[str], *, has_next_page: bool, has_previous_page: bool) -> Self:
+        """The state of a page whose items have ``cursors``, in order."""
+        return cls(
+            has_next_page=has_next_page,
+            has_previous_page=has_previous_page,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
+
 
 @strawberry.type(description="A user with its position in the listing.")
 class UserEdge:
@@ -98,11 +108,10 @@ class UserConnection:
         edges = [UserEdge(cursor=e.cursor, node=UserType.from_model(e.user)) for e in page.edges]
         return cls(
             edges=edges,
-            page_info=PageInfo(
+            page_info=PageInfo.of(
+                [edge.cursor for edge in edges],
                 has_next_page=page.has_next_page,
                 has_previous_page=page.has_previous_page,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
             ),
             user_filter=page.user_filter,
         )

@@ -13,6 +13,9 @@ the address is locked out), and so does an attempt that never got an answer (a t
 crash). During a lockout a correct password is refused too: it is never looked at.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.config import Settings
@@ -242,10 +245,14 @@ async def reauthenticate(
 ) -> None:
     """Limited like a sign-in: per client address, and a place in the account's lockout
     taken before the password or factor is checked, kept only when it was wrong."""
-    limits = limiter.limits
-    await limiter.hit(limits.login_attempts_per_ip, ip_key(client.ip_address))
-    attempt = await limiter.hit(limits.login_attempts_per_account, email_key(viewer.user.email))
-    try:
+    async with _proof_of_the_viewer(
+        session=session,
+        settings=settings,
+        viewer=viewer,
+        client=client,
+        limiter=limiter,
+        wrong=(InvalidCredentialsError, WrongSecondFactorError),
+    ):
         await mfa_sign_in.reauthenticate(
             session=session,
             settings=settings,
@@ -254,13 +261,30 @@ async def reauthenticate(
             password=password,
             factor=factor,
         )
-    except (InvalidCredentialsError, WrongSecondFactorError):
+
+
+@asynccontextmanager
+async def _proof_of_the_viewer(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    viewer: Viewer,
+    client: ClientInfo,
+    limiter: RateLimiter,
+    wrong: tuple[type[DomainError], ...],
+) -> AsyncIterator[None]:
+    """A signed-in session proving its password or factor again, counted as a sign-in is:
+    per client address, and a place in the account's lockout taken first and kept only
+    when the proof was ``wrong``."""
+    limits = limiter.limits
+    email = viewer.user.email
+    await limiter.hit(limits.login_attempts_per_ip, ip_key(client.ip_address))
+    attempt = await limiter.hit(limits.login_attempts_per_account, email_key(email))
+    try:
+        yield
+    except wrong:
         await _record_if_locked_out(
-            session=session,
-            settings=settings,
-            limiter=limiter,
-            email=viewer.user.email,
-            client=client,
+            session=session, settings=settings, limiter=limiter, email=email, client=client
         )
         raise
     except DomainError:
@@ -319,25 +343,16 @@ async def delete_me(
 ) -> None:
     """Limited as reauthenticate is: a session guessing its account's password to delete it
     meets the account's lockout. The confirmation goes to the address the account had."""
-    limits = limiter.limits
-    await limiter.hit(limits.login_attempts_per_ip, ip_key(client.ip_address))
-    attempt = await limiter.hit(limits.login_attempts_per_account, email_key(viewer.user.email))
-    try:
+    async with _proof_of_the_viewer(
+        session=session,
+        settings=settings,
+        viewer=viewer,
+        client=client,
+        limiter=limiter,
+        wrong=(InputValidationError,),
+    ):
         deleted_email = await personal_data.delete_me(
             session=session, settings=settings, viewer=viewer, password=password
         )
-    except InputValidationError:
-        await _record_if_locked_out(
-            session=session,
-            settings=settings,
-            limiter=limiter,
-            email=viewer.user.email,
-            client=client,
-        )
-        raise
-    except DomainError:
-        await limiter.give_back(attempt)
-        raise
-    await limiter.give_back(attempt)
     if deleted_email is not None:
         jobs.schedule(personal_data.deliver_account_deleted_notice, email=deleted_email)

@@ -152,9 +152,15 @@ class PostgresCluster:
 
     def freeze(self) -> None:
         """Every server process stops where it stands, as in a network partition."""
-        # The postmaster first, so that it forks no backend the list below would miss.
-        for pid in self._server_pids():
-            os.kill(pid, signal.SIGSTOP)
+        pids = self._server_pids()
+        if not pids:
+            return
+        # The postmaster first, and its children listed only once it is stopped: listed
+        # before, a backend it forked in between would run on through the freeze.
+        os.kill(pids[0], signal.SIGSTOP)
+        for pid in self._server_pids()[1:]:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
 
     def resume(self) -> None:
         for pid in reversed(self._server_pids()):

@@ -91,6 +91,8 @@ class Options:
     token_iterations: int = 3000
     scenarios: frozenset[str] = SCENARIOS
     databases: frozenset[str] = DATABASES
+    # Production writes one INFO line a request; off, the server logs warnings only.
+    request_log: bool = True
 
 
 @dataclass
@@ -285,38 +287,59 @@ async def _run_database(
         # because one load generator on one address is exactly what it exists to refuse.
         LOGIN_ATTEMPTS_PER_ACCOUNT=limits,
         LOGIN_ATTEMPTS_PER_IP=limits,
+        LOG_LEVEL="INFO" if options.request_log else "WARNING",
     )
-    async with serve(APP_FACTORY, environment) as server:
-        bearer = await _login(server)
-        me = _graphql_request(ME, None, authorization=bearer)
-        if "me" in options.scenarios:
-            await _compare_with_baseline(
-                server,
-                name="me",
-                graphql_request=me,
-                baseline_request=Request(method="GET", path="/baseline/me", authorization=bearer),
-                options=options,
-                results=results,
+    with tempfile.TemporaryDirectory() as folder:
+        # The lines are written as production writes them, to a file nobody reads.
+        log = Path(folder) / "server.log"
+        async with serve(APP_FACTORY, environment, output=log) as server:
+            await _served_scenarios(
+                server, options, results, (last_page_cursor, last_events_cursor), verify=verify
             )
-        if "users" in options.scenarios:
-            await _compare_with_baseline(
-                server,
-                name="users",
-                graphql_request=_graphql_request(USERS, {"first": 100}, authorization=bearer),
-                baseline_request=Request(
-                    method="GET", path="/baseline/users?first=100", authorization=bearer
-                ),
-                options=options,
-                results=results,
-            )
-        if "pagination" in options.scenarios:
-            await _pagination(
-                server, bearer, (last_page_cursor, last_events_cursor), options, results
-            )
-        if "login" in options.scenarios:
-            await _login_scenarios(server, me, options, results, verify=verify)
-        results.metrics["peak_rss_mb"] = server.peak_rss_bytes() / 2**20
+        results.details["request_log_lines"] = _line_count(log)
     return results
+
+
+def _line_count(path: Path) -> int:
+    with path.open("rb") as lines:
+        return sum(1 for _ in lines)
+
+
+async def _served_scenarios(
+    server: RunningServer,
+    options: Options,
+    results: DatabaseResults,
+    last_page_cursors: tuple[str, str],
+    *,
+    verify: float,
+) -> None:
+    bearer = await _login(server)
+    me = _graphql_request(ME, None, authorization=bearer)
+    if "me" in options.scenarios:
+        await _compare_with_baseline(
+            server,
+            name="me",
+            graphql_request=me,
+            baseline_request=Request(method="GET", path="/baseline/me", authorization=bearer),
+            options=options,
+            results=results,
+        )
+    if "users" in options.scenarios:
+        await _compare_with_baseline(
+            server,
+            name="users",
+            graphql_request=_graphql_request(USERS, {"first": 100}, authorization=bearer),
+            baseline_request=Request(
+                method="GET", path="/baseline/users?first=100", authorization=bearer
+            ),
+            options=options,
+            results=results,
+        )
+    if "pagination" in options.scenarios:
+        await _pagination(server, bearer, last_page_cursors, options, results)
+    if "login" in options.scenarios:
+        await _login_scenarios(server, me, options, results, verify=verify)
+    results.metrics["peak_rss_mb"] = server.peak_rss_bytes() / 2**20
 
 
 async def _pagination(
@@ -479,6 +502,12 @@ def main(argv: list[str] | None = None) -> int:
         default=3000,
         help="tokens signed and verified per algorithm (their medians count; at most 10 s each)",
     )
+    parser.add_argument(
+        "--request-log",
+        choices=("on", "off"),
+        default="on",
+        help="the server's one INFO line a request, as production writes it (default on)",
+    )
     parser.add_argument("--users-sqlite", type=int, default=100_000)
     parser.add_argument("--users-postgresql", type=int, default=1_000_000)
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
@@ -512,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_seconds=args.warmup_seconds,
         verify_samples=args.verify_samples,
         token_iterations=args.token_iterations,
+        request_log=args.request_log == "on",
         scenarios=frozenset(args.only) if args.only else SCENARIOS,
         databases=frozenset(args.database) if args.database else DATABASES,
     )

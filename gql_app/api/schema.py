@@ -8,6 +8,7 @@ from strawberry.types import ExecutionContext
 
 from gql_app.api.documents import CachedDocuments, DocumentCache, DocumentLimits
 from gql_app.api.errors import ErrorMapping
+from gql_app.api.planned_execution import PlannedExecutionContext
 from gql_app.api.request_log import OperationOutcome
 from gql_app.api.resolvers.account import AccountMutation
 from gql_app.api.resolvers.admin import AdminMutation
@@ -72,7 +73,13 @@ def _built(
         partial(ErrorMapping, hide_suggestions=hide_suggestions),
         partial(CachedDocuments, cache=documents),
     ]
-    return Schema(query=Query, mutation=Mutation, extensions=extensions), documents
+    schema = Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        execution_context_class=PlannedExecutionContext,
+    )
+    return schema, documents
 
 
 # The published contract (schema.graphql) is exported from this one; the extensions

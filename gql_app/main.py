@@ -15,6 +15,7 @@ from gql_app.api.context import get_context
 from gql_app.api.dev_mail import add_dev_mail_route
 from gql_app.api.health import add_health_routes
 from gql_app.api.http import RequestGuard, SecurityHeaders
+from gql_app.api.lean_lane import LeanLane
 from gql_app.api.persisted_queries import (
     PersistedQueryStore,
     RedisQueryStorage,
@@ -123,6 +124,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(graphql_router, prefix="/graphql")
     app.add_exception_handler(StarletteHTTPException, http_exception_answer)
     _add_pages(app, settings, mailbox=mailbox)
+    # Innermost: it answers what it can with the router's parts, after every other layer.
+    app.add_middleware(
+        LeanLane,
+        endpoint=graphql_router,
+        documents=documents,
+        hide_suggestions=not settings.suggestions_enabled,
+    )
     _add_middleware(app, settings)
     add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
     add_well_known_routes(app)

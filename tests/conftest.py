@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import StaticPool
 
 from gql_app.config import PasswordHashingCost, Settings
-from gql_app.db import SessionFactory, create_engine, create_session_factory, get_session_factory
+from gql_app.db import SessionFactory, create_engine, create_session_factory
 from gql_app.email.backends import MemoryBackend
 from gql_app.main import create_app
 from gql_app.models import User
@@ -139,9 +139,8 @@ async def app(
     _, session_factory = async_test_db
     application = create_app(settings)
     # Requests and the jobs they schedule both take their sessions from this factory.
-    application.dependency_overrides[get_session_factory] = lambda: session_factory
+    application.state.session_factory = session_factory
     yield application
-    application.dependency_overrides.clear()
     await application.state.engine.dispose()
     await application.state.rate_limiter.aclose()
     await application.state.passkey_challenges.aclose()

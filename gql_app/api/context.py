@@ -222,6 +222,13 @@ async def get_context(
     session: Annotated[AsyncSession, Depends(get_session)],
     session_factory: Annotated[SessionFactory, Depends(get_session_factory)],
 ) -> Context:
+    return context_for(request, session=session, session_factory=session_factory)
+
+
+def context_for(
+    request: Request, *, session: AsyncSession, session_factory: SessionFactory
+) -> Context:
+    """A request's context, from what the application holds for every request."""
     state = request.app.state
     return Context(
         session=session,

@@ -3,7 +3,7 @@
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import Enum, auto
 from typing import Any
 
@@ -95,10 +95,14 @@ class ErrorMapping(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if errors:
-            mapped = [self._map(error) for error in errors]
-            if self._hide_suggestions:
-                mapped = [_without_suggestion(error) for error in mapped]
-            result.errors = _once_each(mapped)  # type: ignore[union-attr]
+            result.errors = self.mapped(errors)  # type: ignore[union-attr]
+
+    def mapped(self, errors: Sequence[GraphQLError]) -> list[GraphQLError]:
+        """The errors as clients see them: coded, masked where unexpected, each once."""
+        mapped = [self._map(error) for error in errors]
+        if self._hide_suggestions:
+            mapped = [_without_suggestion(error) for error in mapped]
+        return _once_each(mapped)
 
     def _map(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
@@ -187,6 +191,15 @@ class ErrorMapping(SchemaExtension):
                 "requestId": request_id,
             },
         )
+
+
+def map_execution_errors(
+    errors: Sequence[GraphQLError], *, hide_suggestions: bool
+) -> list[GraphQLError]:
+    """Errors raised while a valid operation ran, mapped as ErrorMapping maps them."""
+    mapping = ErrorMapping(hide_suggestions=hide_suggestions)
+    mapping._stage = _Stage.EXECUTE
+    return mapping.mapped(errors)
 
 
 def _rebuilt(

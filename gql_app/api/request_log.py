@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
@@ -136,15 +137,23 @@ class OperationOutcome(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        noted = _operation.get()
-        if noted is None:
-            return
         context = self.execution_context
-        noted["name"] = context.operation_name
         try:
-            noted["type"] = context.operation_type.value
+            operation_type: str | None = context.operation_type.value
         except RuntimeError:
-            noted["type"] = None
+            operation_type = None
         errors = getattr(context.result, "errors", None) or []
-        codes = sorted({(error.extensions or {}).get("code", "UNKNOWN") for error in errors})
-        noted["outcome"] = ",".join(codes) if codes else "OK"
+        note_operation(name=context.operation_name, operation_type=operation_type, errors=errors)
+
+
+def note_operation(
+    *, name: str | None, operation_type: str | None, errors: Sequence[GraphQLError]
+) -> None:
+    """What the request's log line says of its operation: name, type and outcome codes."""
+    noted = _operation.get()
+    if noted is None:
+        return
+    noted["name"] = name
+    noted["type"] = operation_type
+    codes = sorted({(error.extensions or {}).get("code", "UNKNOWN") for error in errors})
+    noted["outcome"] = ",".join(codes) if codes else "OK"

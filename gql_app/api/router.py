@@ -9,7 +9,9 @@ behaviour: 200 with ``errors``.
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from cross_web import HTTPException
@@ -96,6 +98,38 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         finally:
             _response_type.reset(token)
 
+    @property
+    def persisted_queries(self) -> PersistedQueryStore:
+        return self._persisted_queries
+
+    async def within_deadline(
+        self, answer: Callable[[], Awaitable[Response]], response_type: str
+    ) -> Response:
+        """The answer, or the timeout's when it takes longer than a request may."""
+        deadline = asyncio.timeout(self._request_timeout)
+        try:
+            async with deadline:
+                return await answer()
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # What it changed was rolled back with its session, unless it had committed.
+            return _timed_out(self._request_timeout, response_type)
+
+    def answer(
+        self,
+        response_data: GraphQLHTTPResponse,
+        sub_response: Response,
+        *,
+        response_type: str,
+    ) -> Response:
+        """The HTTP answer to an operation that ran, as run() gives it."""
+        token = _response_type.set(response_type)
+        try:
+            return self.create_response(response_data, sub_response)
+        finally:
+            _response_type.reset(token)
+
     def _wants_ide(self, request: Request) -> bool:
         return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
@@ -103,16 +137,12 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         self, request: Request, context: Context, root_value: None
     ) -> Response:
         response_type = _response_type.get()
-        deadline = asyncio.timeout(self._request_timeout)
         try:
-            async with deadline:
-                return await super().run(request, context=context, root_value=root_value)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            # Reading the body, checking the document and running it took too long: what
-            # it changed was rolled back with its session, unless it had committed.
-            return _timed_out(self._request_timeout, response_type)
+            # Reading the body, checking the document and running it, within the deadline.
+            return await self.within_deadline(
+                partial(super().run, request, context=context, root_value=root_value),
+                response_type,
+            )
         except PersistedQueryError as error:
             status = error.status if response_type == GRAPHQL_RESPONSE_JSON else 200
             return JSONResponse(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app.api.dev_mail import DEV_MAIL_PATH, page_html
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, get_session_factory
+from gql_app.db import SessionFactory
 from gql_app.email.mailbox import Mailbox, ReadableMessage
 from gql_app.main import create_app
 from gql_app.models import User
@@ -38,7 +38,7 @@ def served(settings: Settings, async_test_db: tuple[AsyncEngine, SessionFactory]
         client: tuple[str, int] = ("127.0.0.1", 50000), **values: object
     ) -> AsyncIterator[AsyncClient]:
         app: FastAPI = create_app(settings.model_copy(update=values))
-        app.dependency_overrides[get_session_factory] = lambda: session_factory
+        app.state.session_factory = session_factory
         transport = ASGITransport(app=app, client=client)
         async with AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
             yield http

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app.api.resolvers import users as users_resolvers
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, get_session_factory
+from gql_app.db import SessionFactory
 from gql_app.main import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import ADMIN_PASSWORD, create_user
@@ -38,7 +38,7 @@ def production_settings(**overrides: object) -> Settings:
 async def app_for(settings: Settings, async_test_db: tuple[AsyncEngine, SessionFactory]) -> FastAPI:
     _, session_factory = async_test_db
     app = create_app(settings)
-    app.dependency_overrides[get_session_factory] = lambda: session_factory
+    app.state.session_factory = session_factory
     return app
 
 

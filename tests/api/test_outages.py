@@ -22,7 +22,7 @@ from gql_app.api.context import Context
 from gql_app.api.media_types import GRAPHQL_RESPONSE_JSON
 from gql_app.availability import Availability, Dependency
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, create_engine, create_session_factory, get_session_factory
+from gql_app.db import SessionFactory, create_engine, create_session_factory
 from gql_app.email.backends import MemoryBackend
 from gql_app.email.service import EmailService
 from gql_app.errors import PermissionDeniedError, ServiceUnavailableError, Unavailable
@@ -54,7 +54,7 @@ def extensions(body: dict[str, Any]) -> list[dict[str, Any]]:
 async def database_down(settings: Settings) -> AsyncIterator[AsyncClient]:
     app = create_app(settings)
     engine = create_engine(REFUSING_DATABASE)
-    app.dependency_overrides[get_session_factory] = lambda: create_session_factory(engine)
+    app.state.session_factory = create_session_factory(engine)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
         yield http
     await engine.dispose()
@@ -66,7 +66,7 @@ def app_with(
 ) -> FastAPI:
     _, session_factory = async_test_db
     app = create_app(settings.model_copy(update=changes))
-    app.dependency_overrides[get_session_factory] = lambda: session_factory
+    app.state.session_factory = session_factory
     return app
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql_app.api.media_types import GRAPHQL_RESPONSE_JSON
 from gql_app.api.persisted_queries import MemoryQueryStorage
 from gql_app.config import Settings
-from gql_app.db import SessionFactory, get_session_factory
+from gql_app.db import SessionFactory
 from gql_app.main import create_app
 from tests.conftest import LogRecords
 
@@ -159,7 +159,7 @@ class TestRedisStorage:
         )
         workers = [create_app(shared) for _ in range(2)]
         for app in workers:
-            app.dependency_overrides[get_session_factory] = lambda: session_factory
+            app.state.session_factory = session_factory
         try:
             async with (
                 AsyncClient(transport=ASGITransport(app=workers[0]), base_url="http://a") as one,
@@ -182,7 +182,7 @@ class TestLimits:
     ) -> None:
         _, session_factory = async_test_db
         app = create_app(settings.model_copy(update={"persisted_query_max_bytes": 100}))
-        app.dependency_overrides[get_session_factory] = lambda: session_factory
+        app.state.session_factory = session_factory
         padded = "# " + "x" * 200 + "\n" + TYPENAME
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
             sent = await http.post("/graphql", json=persisted(padded, send_query=True))
@@ -201,7 +201,7 @@ class TestLimits:
         _, session_factory = async_test_db
         # Nothing listens on port 1: every Redis command fails to connect.
         app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-        app.dependency_overrides[get_session_factory] = lambda: session_factory
+        app.state.session_factory = session_factory
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
             full = await http.post("/graphql", json=persisted(TYPENAME, send_query=True))
             hash_only = await http.post("/graphql", json=persisted(TYPENAME))

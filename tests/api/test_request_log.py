@@ -10,7 +10,7 @@ from ipaddress import ip_network
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from gql_app.api import router
+from gql_app.api import lean_lane, router
 from gql_app.config import Settings
 from gql_app.logging_config import configure_logging
 from gql_app.main import create_app
@@ -86,6 +86,8 @@ class TestUnexpectedFailures:
         def explode(_: object) -> str:
             raise RuntimeError("secret detail")
 
+        # Both ways to the endpoint negotiate first: the lean lane and the router.
+        monkeypatch.setattr(lean_lane, "negotiate_response_type", explode)
         monkeypatch.setattr(router, "negotiate_response_type", explode)
 
         response = await client.post("/graphql", json={"query": "{ __typename }"})

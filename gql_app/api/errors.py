@@ -57,7 +57,9 @@ _DOMAIN_CODES: dict[type[DomainError], ErrorCode] = {
 }
 
 
-class _Stage(Enum):
+class Stage(Enum):
+    """Where an error was raised: errors of the document itself are coded by it."""
+
     PARSE = auto()
     VALIDATE = auto()
     EXECUTE = auto()
@@ -74,20 +76,20 @@ def domain_error_code(error: DomainError) -> ErrorCode:
 class ErrorMapping(SchemaExtension):
     """Gives every error an ``extensions.code`` and masks anything unexpected."""
 
-    def __init__(self, *, hide_suggestions: bool = False) -> None:
-        self._stage = _Stage.PARSE
+    def __init__(self, *, hide_suggestions: bool = False, stage: Stage = Stage.PARSE) -> None:
+        self._stage = stage
         self._hide_suggestions = hide_suggestions
 
     def on_parse(self) -> Iterator[None]:
-        self._stage = _Stage.PARSE
+        self._stage = Stage.PARSE
         yield
 
     def on_validate(self) -> Iterator[None]:
-        self._stage = _Stage.VALIDATE
+        self._stage = Stage.VALIDATE
         yield
 
     def on_execute(self) -> Iterator[None]:
-        self._stage = _Stage.EXECUTE
+        self._stage = Stage.EXECUTE
         yield
 
     def on_operation(self) -> Iterator[None]:
@@ -132,9 +134,9 @@ class ErrorMapping(SchemaExtension):
         return self._internal(error)
 
     def _document_error_code(self, error: GraphQLError) -> ErrorCode | None:
-        if self._stage is _Stage.PARSE:
+        if self._stage is Stage.PARSE:
             return ErrorCode.GRAPHQL_PARSE_FAILED
-        if self._stage is _Stage.VALIDATE:
+        if self._stage is Stage.VALIDATE:
             return ErrorCode.GRAPHQL_VALIDATION_FAILED
         if error.path is None:
             # Raised before any field ran: variables that do not fit their types
@@ -193,13 +195,11 @@ class ErrorMapping(SchemaExtension):
         )
 
 
-def map_execution_errors(
-    errors: Sequence[GraphQLError], *, hide_suggestions: bool
+def map_errors(
+    errors: Sequence[GraphQLError], *, stage: Stage, hide_suggestions: bool
 ) -> list[GraphQLError]:
-    """Errors raised while a valid operation ran, mapped as ErrorMapping maps them."""
-    mapping = ErrorMapping(hide_suggestions=hide_suggestions)
-    mapping._stage = _Stage.EXECUTE
-    return mapping.mapped(errors)
+    """Errors raised at ``stage`` of an operation, mapped as ErrorMapping maps them there."""
+    return ErrorMapping(hide_suggestions=hide_suggestions, stage=stage).mapped(errors)
 
 
 def _rebuilt(

@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from cross_web import HTTPException
 from fastapi import Request, Response
@@ -37,6 +37,11 @@ from gql_app.availability import OUTAGE_RETRY_AFTER_SECONDS
 
 # The media type chosen for the request being handled; set and read in the same task.
 _response_type: ContextVar[str] = ContextVar("graphql_response_type", default=JSON)
+
+# Where in the ASGI scope a request's deadline is kept (the event loop's clock), once set.
+REQUEST_DEADLINE = "gql_app.request_deadline"
+
+T = TypeVar("T")
 
 # Errors raised before execution, by how a GraphQL-over-HTTP client should see them.
 _REQUEST_ERROR_STATUS: dict[str, int] = {
@@ -102,33 +107,53 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
     def persisted_queries(self) -> PersistedQueryStore:
         return self._persisted_queries
 
+    def deadline_from_now(self) -> float:
+        """When a request arriving now must be answered, on the event loop's clock."""
+        return asyncio.get_running_loop().time() + self._request_timeout
+
     async def within_deadline(
-        self, answer: Callable[[], Awaitable[Response]], response_type: str
-    ) -> Response:
-        """The answer, or the timeout's when it takes longer than a request may."""
-        deadline = asyncio.timeout(self._request_timeout)
+        self, work: Callable[[], Awaitable[T]], response_type: str, *, deadline: float
+    ) -> T | Response:
+        """What the work gives, or the timeout's answer when the deadline passes first."""
+        timeout = asyncio.timeout_at(deadline)
         try:
-            async with deadline:
-                return await answer()
+            async with timeout:
+                return await work()
         except TimeoutError:
-            if not deadline.expired():
+            if not timeout.expired():
                 raise
             # What it changed was rolled back with its session, unless it had committed.
             return _timed_out(self._request_timeout, response_type)
 
     def answer(
         self,
-        response_data: GraphQLHTTPResponse,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
         *,
         response_type: str,
     ) -> Response:
         """The HTTP answer to an operation that ran, as run() gives it."""
-        token = _response_type.set(response_type)
-        try:
-            return self.create_response(response_data, sub_response)
-        finally:
-            _response_type.reset(token)
+        headers: dict[str, str] = {}
+        status = sub_response.status_code or 200
+        if response_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict):
+            request_error_status = _request_error_status(response_data)
+            if request_error_status is not None:
+                # The operation never ran, so there is no data entry at all.
+                response_data = response_data.copy()
+                response_data.pop("data", None)
+                status = request_error_status
+            retry_after = _unavailable_retry_after(response_data)
+            if retry_after is not None:
+                status = 503
+                headers["retry-after"] = str(retry_after)
+        response = Response(
+            self.encode_json(response_data),
+            media_type=response_type,
+            status_code=status,
+            headers=headers,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
 
     def _wants_ide(self, request: Request) -> bool:
         return request.method == "GET" and "text/html" in request.headers.get("accept", "")
@@ -137,19 +162,17 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         self, request: Request, context: Context, root_value: None
     ) -> Response:
         response_type = _response_type.get()
+        # Reading the body, checking the document and running it, within the request's one
+        # deadline (the lean lane's, when the request came through it).
+        deadline = request.scope.get(REQUEST_DEADLINE) or self.deadline_from_now()
         try:
-            # Reading the body, checking the document and running it, within the deadline.
             return await self.within_deadline(
                 partial(super().run, request, context=context, root_value=root_value),
                 response_type,
+                deadline=deadline,
             )
         except PersistedQueryError as error:
-            status = error.status if response_type == GRAPHQL_RESPONSE_JSON else 200
-            return JSONResponse(
-                request_error(error.status, error.message, code=error.code),
-                status_code=status,
-                media_type=response_type,
-            )
+            return persisted_query_refusal(error, response_type)
         except _OperationRefusedError as error:
             return _refusal(error, response_type)
         except HTTPException as error:
@@ -211,28 +234,16 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        response_type = _response_type.get()
-        status = sub_response.status_code or 200
-        headers: dict[str, str] = {}
-        if response_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict):
-            request_error_status = _request_error_status(response_data)
-            if request_error_status is not None:
-                # The operation never ran, so there is no data entry at all.
-                response_data = response_data.copy()
-                response_data.pop("data", None)
-                status = request_error_status
-            retry_after = _unavailable_retry_after(response_data)
-            if retry_after is not None:
-                status = 503
-                headers["retry-after"] = str(retry_after)
-        response = Response(
-            self.encode_json(response_data),
-            media_type=response_type,
-            status_code=status,
-            headers=headers,
-        )
-        response.headers.raw.extend(sub_response.headers.raw)
-        return response
+        return self.answer(response_data, sub_response, response_type=_response_type.get())
+
+
+def persisted_query_refusal(error: PersistedQueryError, response_type: str) -> Response:
+    status = error.status if response_type == GRAPHQL_RESPONSE_JSON else 200
+    return JSONResponse(
+        request_error(error.status, error.message, code=error.code),
+        status_code=status,
+        media_type=response_type,
+    )
 
 
 def _refuse_constant(constant: str) -> object:

@@ -13,13 +13,14 @@ quotes it, so each body's own id is replaced by a placeholder before the compari
 same request-log line (status, operation, its type and outcome).
 """
 
+import asyncio
 import json
 import logging
 import re
 import threading
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -34,10 +35,14 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from strawberry.extensions import SchemaExtension
 
+from gql_app.api.lean_lane import LeanLane
 from gql_app.api.media_types import GRAPHQL_RESPONSE_JSON, JSON
+from gql_app.api.planned_execution import PlannedExecutionContext
 from gql_app.api.request_log import REQUEST_ID_HEADER
 from gql_app.api.router import GraphQLEndpoint
+from gql_app.api.schema import Mutation, Query, Schema, schema_for
 from gql_app.config import Settings
 from gql_app.db import SessionFactory, create_engine, create_session_factory
 from gql_app.email.backends import MemoryBackend
@@ -624,6 +629,28 @@ EXECUTED_WITH_ERRORS = [
     ),
 ]
 
+# Refused by validation (the document limits included): the lane answers these itself.
+NOT_VALID = [
+    pytest.param(graphql_body(document), id=f"does-not-validate-{name}")
+    for name, document in [
+        ("unknown-field", "{ nope }"),
+        ("hidden-field", "{ me { passwordHash } }"),
+        ("argument-of-the-wrong-type", 'query { users(first: "ten") { totalCount } }'),
+        (
+            "input-missing-a-field",
+            'mutation { register(input: {email: "a@example.com"}) { id } }',
+        ),
+        ("unused-variable", "query ($x: Int) { me { id } }"),
+        ("fragment-cycle", "{ me { ...A } } fragment A on User { ...A }"),
+        (
+            "one-of-literal-with-two-members",
+            'mutation { completeLogin(input: {challenge: "x", factor: '
+            '{totpCode: "1", recoveryCode: "2"}}) { accessToken } }',
+        ),
+        ("too-many-aliases", "{ " + " ".join(f"a{n}: __typename" for n in range(40)) + " }"),
+    ]
+]
+# Never executed, and passed on: the router words these refusals.
 NEVER_EXECUTED = [
     *[
         pytest.param(graphql_body(document), id=f"does-not-parse-{number}")
@@ -631,27 +658,7 @@ NEVER_EXECUTED = [
             ["{ me { id ", "query {", "}", "mutation { login(input: }"]
         )
     ],
-    *[
-        pytest.param(graphql_body(document), id=f"does-not-validate-{name}")
-        for name, document in [
-            ("unknown-field", "{ nope }"),
-            ("hidden-field", "{ me { passwordHash } }"),
-            ("argument-of-the-wrong-type", 'query { users(first: "ten") { totalCount } }'),
-            (
-                "input-missing-a-field",
-                'mutation { register(input: {email: "a@example.com"}) { id } }',
-            ),
-            ("unused-variable", "query ($x: Int) { me { id } }"),
-            ("fragment-cycle", "{ me { ...A } } fragment A on User { ...A }"),
-            (
-                "one-of-literal-with-two-members",
-                'mutation { completeLogin(input: {challenge: "x", factor: '
-                '{totpCode: "1", recoveryCode: "2"}}) { accessToken } }',
-            ),
-            ("subscription", "subscription { me { id } }"),
-            ("too-many-aliases", "{ " + " ".join(f"a{n}: __typename" for n in range(40)) + " }"),
-        ]
-    ],
+    pytest.param(graphql_body("subscription { me { id } }"), id="a-subscription"),
     pytest.param(
         graphql_body("query Me { me { id } }", operationName="Other"), id="unknown-operation-name"
     ),
@@ -691,6 +698,18 @@ class TestErrorContract:
             lane, _ = await both_paths(client, body, {"accept": accept})
 
             assert codes_of(lane), lane.text
+
+    @pytest.mark.parametrize("body", NOT_VALID)
+    async def test_documents_that_do_not_validate(
+        self, client: AsyncClient, body: dict[str, Any]
+    ) -> None:
+        for accept in ACCEPTS:
+            lane, _ = await both_paths(client, body, {"accept": accept})
+
+            # A @oneOf literal of two members is the caller's input, as the router says too.
+            assert set(codes_of(lane)) <= {"GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+            assert codes_of(lane), lane.text
+            assert lane.status_code == (422 if accept == GRAPHQL_RESPONSE_JSON else 200)
 
     @pytest.mark.parametrize("body", NEVER_EXECUTED)
     async def test_documents_the_lane_passes_on(
@@ -827,7 +846,7 @@ class TestErrorContract:
 
                 assert codes_of(lane) == ["BAD_USER_INPUT"]
                 assert "Did you mean" not in lane.text
-            refused, _ = await both_paths(http, introspection, {}, lane_answers=False)
+            refused, _ = await both_paths(http, introspection, {})
 
         assert set(codes_of(refused)) == {"GRAPHQL_VALIDATION_FAILED"}
 
@@ -1319,18 +1338,20 @@ class TestPersistedQueries:
             headers,
         )
         unknown = "query Unknown { __typename }"
-        miss, _ = await both_paths(client, persisted(unknown), headers, lane_answers=False)
-        mismatch, _ = await both_paths(
-            client, persisted(unknown) | {"query": PICK}, headers, lane_answers=False
-        )
+        # The store's refusals are the lane's to answer: asked once, not again by the router.
+        miss, _ = await both_paths(client, persisted(unknown), headers)
+        mismatch, _ = await both_paths(client, persisted(unknown) | {"query": PICK}, headers)
         invalid = {"extensions": {"persistedQuery": {"version": 2, "sha256Hash": sha256(PICK)}}}
-        refused, _ = await both_paths(client, invalid, headers, lane_answers=False)
+        refused, _ = await both_paths(client, invalid, headers)
+        not_an_object = {"query": "{ __typename }", "extensions": {"persistedQuery": "yes"}}
+        malformed, _ = await both_paths(client, not_an_object, headers)
 
         assert data_of(registered) == data_of(hit) == {"a": "Query", "me": {"email": USER_EMAIL}}
         assert data_of(named) == {"me": {"email": USER_EMAIL}}
         assert codes_of(miss) == ["PERSISTED_QUERY_NOT_FOUND"]
         assert codes_of(mismatch) == ["PERSISTED_QUERY_HASH_MISMATCH"]
         assert codes_of(refused) == ["PERSISTED_QUERY_INVALID"]
+        assert codes_of(malformed) == ["PERSISTED_QUERY_INVALID"]
         assert miss.status_code == (404 if accept == GRAPHQL_RESPONSE_JSON else 200)
 
     async def test_without_their_store(
@@ -1339,20 +1360,16 @@ class TestPersistedQueries:
         app = app_with(settings, async_test_db, redis_url=REFUSING_REDIS)
         async with served(app) as http:
             full, _ = await both_paths(http, persisted(PICK, send_query=True) | YES, {})
-            hash_only, _ = await both_paths(http, persisted(PICK) | YES, {}, lane_answers=False)
+            hash_only, _ = await both_paths(http, persisted(PICK) | YES, {})
 
         assert codes_of(full) == ["UNAUTHENTICATED"]
         assert codes_of(hash_only) == ["PERSISTED_QUERY_NOT_FOUND"]
 
-    async def test_a_document_that_does_not_validate_is_passed_on(
-        self, client: AsyncClient
-    ) -> None:
+    async def test_a_document_that_does_not_validate_is_not_kept(self, client: AsyncClient) -> None:
         invalid = "{ nope }"
 
-        first, _ = await both_paths(
-            client, persisted(invalid, send_query=True), {}, lane_answers=False
-        )
-        again, _ = await both_paths(client, persisted(invalid), {}, lane_answers=False)
+        first, _ = await both_paths(client, persisted(invalid, send_query=True), {})
+        again, _ = await both_paths(client, persisted(invalid), {})
 
         assert codes_of(first) == ["GRAPHQL_VALIDATION_FAILED"]
         assert codes_of(again) == ["PERSISTED_QUERY_NOT_FOUND"]
@@ -1414,10 +1431,6 @@ WRONG_SHAPES = [
     pytest.param(graphql_body("{ __typename }", operationName=True), id="operation-name-boolean"),
     pytest.param({"query": 5}, id="query-number"),
     pytest.param({"query": None}, id="query-null"),
-    pytest.param(
-        {"query": "{ __typename }", "extensions": {"persistedQuery": "yes"}},
-        id="persisted-query-not-an-object",
-    ),
 ]
 
 
@@ -1610,3 +1623,95 @@ async def test_a_typical_session_is_answered_by_the_lane_throughout(
         data_of(response)
     assert PATHS.general_runs == 0, "the lane answered none of a typical session's requests"
     assert len(PATHS.lines) == 5
+
+
+# 9. What the lane keeps of the general path's own rules.
+
+
+class TestTheRouterRules:
+    async def test_a_media_type_the_router_does_not_read_as_json_is_passed_on(
+        self, client: AsyncClient
+    ) -> None:
+        # The guard lets any spelling of application/json through; Strawberry's view reads
+        # a body as JSON by its own test, and the lane leaves that decision to it.
+        body = graphql_body("{ __typename }")
+        lane, _ = await answered_alike(
+            client,
+            posted(body, {"content-type": "Application/JSON"}),
+            posted(twin_of(body), {"content-type": "Application/JSON"}),
+            runs=(1, 1),
+        )
+        plain, _ = await both_paths(
+            client, body, {"content-type": "application/json; charset=utf-8"}
+        )
+
+        assert lane.status_code == 400
+        assert data_of(plain) == {"__typename": "Query"}
+
+    async def test_reading_a_slow_body_is_within_the_deadline(
+        self, settings: Settings, async_test_db: tuple[AsyncEngine, SessionFactory]
+    ) -> None:
+        app = app_with(settings, async_test_db, request_timeout_seconds=0.2)
+        never = asyncio.Event()
+        messages: list[dict[str, Any]] = [
+            {"type": "http.request", "body": b'{"query": "{ __typename }"', "more_body": True}
+        ]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await never.wait()  # the rest of the body never comes
+            return {"type": "http.disconnect"}
+
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def send_message(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("test", 80),
+        }
+        try:
+            # A safety net, so a regression fails rather than hangs: not a measurement.
+            await asyncio.wait_for(app(scope, receive, send_message), timeout=30)
+        finally:
+            await app.state.engine.dispose()
+            await app.state.rate_limiter.aclose()
+            await app.state.persisted_queries.storage.aclose()
+            await app.state.passkey_challenges.aclose()
+
+        start, body = sent[0], b"".join(message.get("body", b"") for message in sent[1:])
+        assert start["status"] == 200
+        answer = json.loads(body)
+        assert answer["errors"][0]["extensions"]["reason"] == "DEADLINE_EXCEEDED"
+
+    def test_the_lane_serves_only_the_schema_it_copies(self, settings: Settings) -> None:
+        class Tracing(SchemaExtension):
+            def resolve(
+                self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any
+            ) -> Any:
+                return _next(root, info, *args, **kwargs)
+
+        app_schema, _ = schema_for(settings)
+        traced = Schema(
+            query=Query,
+            mutation=Mutation,
+            extensions=[Tracing],
+            execution_context_class=PlannedExecutionContext,
+        )
+        stock = Schema(query=Query, mutation=Mutation)
+
+        assert LeanLane.serves(app_schema)
+        assert not LeanLane.serves(traced)
+        assert not LeanLane.serves(stock)

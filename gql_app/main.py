@@ -10,9 +10,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gql_app.api import graphiql
+from gql_app.api import graphiql, planned_execution
 from gql_app.api.context import get_context
 from gql_app.api.dev_mail import add_dev_mail_route
+from gql_app.api.documents import DocumentCache
 from gql_app.api.health import add_health_routes
 from gql_app.api.http import RequestGuard, SecurityHeaders
 from gql_app.api.lean_lane import LeanLane
@@ -124,17 +125,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(graphql_router, prefix="/graphql")
     app.add_exception_handler(StarletteHTTPException, http_exception_answer)
     _add_pages(app, settings, mailbox=mailbox)
-    # Innermost: it answers what it can with the router's parts, after every other layer.
-    app.add_middleware(
-        LeanLane,
-        endpoint=graphql_router,
-        documents=documents,
-        hide_suggestions=not settings.suggestions_enabled,
-    )
+    _add_lean_lane(app, graphql_router, documents, settings)
     _add_middleware(app, settings)
     add_health_routes(app, redis=storage if isinstance(storage, RedisQueryStorage) else None)
     add_well_known_routes(app)
     return app
+
+
+def _add_lean_lane(
+    app: FastAPI, endpoint: GraphQLEndpoint, documents: DocumentCache, settings: Settings
+) -> None:
+    if not planned_execution.checked_versions_installed():
+        logger.warning(
+            "graphql-core and strawberry-graphql are not the versions the planned executor "
+            "and the lean lane were checked against (%s, installed %s): both are off",
+            dict(planned_execution.CHECKED_VERSIONS),
+            planned_execution.installed_versions(),
+        )
+        return
+    if not LeanLane.serves(endpoint.schema):  # type: ignore[arg-type]
+        return
+    # Innermost: it answers what it can with the router's parts, after every other layer.
+    app.add_middleware(
+        LeanLane,
+        endpoint=endpoint,
+        documents=documents,
+        hide_suggestions=not settings.suggestions_enabled,
+    )
 
 
 def _warn_of_development_settings_in_production(settings: Settings) -> None:

@@ -31,13 +31,17 @@ hook), since middleware wraps every resolver, plain or not. Incremental delivery
 @stream) runs on another executor; the schema does not use this one then.
 
 graphql-core's executor methods are not public API: graphql-core and Strawberry are pinned
-exactly, and ``tests/api/test_planned_execution.py`` fails when either version changes,
-asking for the differential tests and the benchmark to be run again.
+exactly in the lock files, and ``tests/api/test_planned_execution.py`` fails when either
+version changes, asking for the differential tests and the benchmark to be run again. An
+install with other versions (the package itself accepts a range) does not use this module:
+``checked_versions_installed`` says so, and the app then runs graphql-core's executor alone.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
+from functools import cache
+from importlib import metadata
 from typing import Any
 
 from graphql import (
@@ -61,6 +65,20 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+# The versions whose executor internals this module was written and tested against.
+CHECKED_VERSIONS: Mapping[str, str] = {"graphql-core": "3.3.2", "strawberry-graphql": "0.341.2"}
+
+
+def installed_versions() -> dict[str, str]:
+    return {name: metadata.version(name) for name in CHECKED_VERSIONS}
+
+
+@cache
+def checked_versions_installed() -> bool:
+    """Whether the installed graphql-core and Strawberry are the ones this was checked with."""
+    return installed_versions() == CHECKED_VERSIONS
+
 
 # Values that are never awaitable, exceptions or null: coerced without asking.
 _PLAIN_VALUE_TYPES = frozenset({str, int, float, bool})

@@ -8,7 +8,7 @@ from strawberry.types import ExecutionContext
 
 from gql_app.api.documents import CachedDocuments, DocumentCache, DocumentLimits
 from gql_app.api.errors import ErrorMapping
-from gql_app.api.planned_execution import PlannedExecutionContext
+from gql_app.api.planned_execution import PlannedExecutionContext, checked_versions_installed
 from gql_app.api.request_log import OperationOutcome
 from gql_app.api.resolvers.account import AccountMutation
 from gql_app.api.resolvers.admin import AdminMutation
@@ -58,12 +58,13 @@ def schema_for(settings: Settings) -> tuple[Schema, DocumentCache]:
         DocumentLimits.from_settings(settings),
         settings.graphql_document_cache_size,
         hide_suggestions=not settings.suggestions_enabled,
+        planned=checked_versions_installed(),
     )
 
 
 @cache
 def _built(
-    limits: DocumentLimits, cache_size: int, *, hide_suggestions: bool
+    limits: DocumentLimits, cache_size: int, *, hide_suggestions: bool, planned: bool
 ) -> tuple[Schema, DocumentCache]:
     documents = DocumentCache(limits=limits, maxsize=cache_size)
     # One factory per extension: Strawberry builds fresh instances for every request.
@@ -77,7 +78,8 @@ def _built(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        execution_context_class=PlannedExecutionContext,
+        # Without it, Strawberry's own: graphql-core's executor for every field.
+        execution_context_class=PlannedExecutionContext if planned else None,
     )
     return schema, documents
 

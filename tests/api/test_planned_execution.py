@@ -9,6 +9,7 @@ what its answer must be, so that both executors cannot pass by being wrong the s
 
 import asyncio
 import gc
+import logging
 import re
 import sys
 import warnings
@@ -32,9 +33,10 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.execution.executor import Executor
 from graphql.pyutils import Path as ResponsePath
 from graphql.pyutils import Undefined
+from httpx import ASGITransport, AsyncClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from strawberry.dataloader import DataLoader
 from strawberry.directive import DirectiveLocation, DirectiveValue
 from strawberry.extensions import DisableValidation, SchemaExtension
@@ -45,20 +47,25 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionResult
 from strawberry.types.field import StrawberryField
 
+from gql_app.api import planned_execution
 from gql_app.api.error_codes import ErrorCode, ErrorReason
 from gql_app.api.errors import INTERNAL_ERROR_MESSAGE, ErrorMapping
-from gql_app.api.planned_execution import PlannedExecutionContext
+from gql_app.api.lean_lane import LeanLane
+from gql_app.api.planned_execution import CHECKED_VERSIONS, PlannedExecutionContext
 from gql_app.api.schema import Schema, schema_for
 from gql_app.config import Settings
+from gql_app.db import SessionFactory
 from gql_app.errors import NotFoundError, PermissionDeniedError
 from gql_app.logging_config import current_request_id
+from gql_app.main import create_app
 from gql_app.models import User
+from tests.conftest import LogRecords
 from tests.factories import create_user
 from tests.graphql import GraphQLClient
 
 T = TypeVar("T")
 
-PINNED = {"graphql-core": "3.3.2", "strawberry-graphql": "0.341.2"}
+PINNED = dict(CHECKED_VERSIONS)
 REPIN = (
     "graphql-core/strawberry-graphql changed: re-run the executor differential tests "
     "(tests/api/test_planned_execution.py) and the benchmark (BENCHMARKS.md), then update "
@@ -1601,3 +1608,43 @@ class TestTheApp:
         assert anonymous.single_error("UNAUTHENTICATED")["path"] == ["me"]
         assert refused.data is None
         assert anonymous.data is None
+
+
+class TestOtherVersionsInstalled:
+    """An install with other graphql-core or Strawberry versions runs graphql-core alone."""
+
+    @pytest.fixture
+    def other_versions(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        # What importlib.metadata would report for an install outside the lock files.
+        monkeypatch.setattr(
+            planned_execution,
+            "installed_versions",
+            lambda: {"graphql-core": "3.3.99", "strawberry-graphql": "0.341.2"},
+        )
+        planned_execution.checked_versions_installed.cache_clear()
+        yield
+        planned_execution.checked_versions_installed.cache_clear()
+
+    @pytest.mark.usefixtures("other_versions")
+    async def test_the_shortcuts_are_off_and_said_to_be(
+        self,
+        settings: Settings,
+        async_test_db: tuple[AsyncEngine, SessionFactory],
+        app_log: LogRecords,
+        test_user: User,
+        user_token: str,
+    ) -> None:
+        app = create_app(settings)
+        app.state.session_factory = async_test_db[1]
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as http:
+            response = await GraphQLClient(http)(ME, token=user_token)
+
+        assert response.data["me"]["email"] == "testuser@example.com"
+        schema, _ = schema_for(settings)
+        assert schema.execution_context_class is not PlannedExecutionContext
+        middleware: list[object] = [entry.cls for entry in app.user_middleware]
+        assert LeanLane not in middleware
+        [warning] = [r for r in app_log.records if "planned executor" in r.getMessage()]
+        assert warning.levelno == logging.WARNING
+        assert "3.3.99" in warning.getMessage()
+        await app.state.engine.dispose()

@@ -224,10 +224,10 @@ class LeanLane:
         tasks: BackgroundTasks,
         response_type: str,
     ) -> Response:
-        session_factory: SessionFactory = request.app.state.session_factory
-        # As FastAPI gives a route its Response parameter: no status, no headers of its own.
         sub_response = _no_sub_response()
-        context = context_for(request, session=session, session_factory=session_factory)
+        context = context_for(
+            request, session=session, session_factory=request.app.state.session_factory
+        )
         context.request = request
         context.background_tasks = tasks
         context.response = sub_response

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     refresh_token_expire_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     # A just-rotated refresh token still works this long (two tabs refreshing at once).
     refresh_reuse_grace_seconds: int = Field(default=10, ge=0)
+    # Browser session mode (README, "Browser session mode"): the refresh token travels only
+    # in an HttpOnly cookie, never in a response body JavaScript can read.
+    refresh_token_cookie: bool = False
     password_reset_token_expire_seconds: int = Field(default=3600, gt=0)
     email_verification_token_expire_seconds: int = Field(default=48 * 3600, gt=0)
     require_verified_email: bool = False
@@ -269,6 +272,17 @@ class Settings(BaseSettings):
                     f"WEBAUTHN_ORIGINS: {origin!r} is not an origin such as https://app.example"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _credentials_only_from_named_origins(self) -> Self:
+        # The refresh cookie makes requests carry credentials; a wildcard would let any site
+        # send them (the CORS middleware would echo its origin back).
+        if self.refresh_token_cookie and "*" in (self.cors_origins or []):
+            raise ValueError(
+                "CORS_ORIGINS may not contain '*' when REFRESH_TOKEN_COOKIE=true: "
+                "list the frontend's origins"
+            )
+        return self
 
     @model_validator(mode="after")
     def _standard_hashing_in_production(self) -> Self:

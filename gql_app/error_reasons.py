@@ -21,6 +21,8 @@ class ErrorReason(StrEnum):
     REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID"  # noqa: S105
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105
     REFRESH_TOKEN_SUPERSEDED = "REFRESH_TOKEN_SUPERSEDED"  # noqa: S105
+    # refreshToken or logout with no argument and no refresh cookie to fall back on.
+    REFRESH_TOKEN_MISSING = "REFRESH_TOKEN_MISSING"  # noqa: S105
     # completeLogin: the factor was wrong (try again), or the challenge is spent, expired,
     # unknown or was failed too often (sign in again).
     INVALID_MFA_CODE = "INVALID_MFA_CODE"
@@ -43,6 +45,9 @@ class ErrorReason(StrEnum):
     # Sign in again, or reauthenticate, and retry: the change needs a recent proof.
     REAUTHENTICATION_REQUIRED = "REAUTHENTICATION_REQUIRED"
     MFA_REQUIRED_FOR_ROLE = "MFA_REQUIRED_FOR_ROLE"
+    # The refresh cookie was to authorise the operation, but the request lacks the header
+    # only a page the API trusts can add (X-Requested-With): perhaps a cross-site forgery.
+    CSRF_HEADER_MISSING = "CSRF_HEADER_MISSING"
 
     # CONFLICT
     EMAIL_TAKEN = "EMAIL_TAKEN"

@@ -24,6 +24,7 @@ MESSAGES: dict[ErrorReason, str] = {
     ErrorReason.REFRESH_TOKEN_SUPERSEDED: (
         "Refresh token was replaced twice already; use the newest one"
     ),
+    ErrorReason.REFRESH_TOKEN_MISSING: "No refresh token: pass one, or sign in again",
     ErrorReason.INVALID_MFA_CODE: "That code is not right",
     ErrorReason.MFA_CHALLENGE_INVALID: "This sign-in has expired; sign in again",
     ErrorReason.PASSKEY_CHALLENGE_INVALID: "This passkey request has expired; start again",
@@ -32,6 +33,9 @@ MESSAGES: dict[ErrorReason, str] = {
     ErrorReason.MFA_REQUIRED: "Confirm it is you with a second factor to finish signing in",
     ErrorReason.REAUTHENTICATION_REQUIRED: "Confirm it is you to make this change",
     ErrorReason.MFA_REQUIRED_FOR_ROLE: "Superusers must sign in with a second factor",
+    ErrorReason.CSRF_HEADER_MISSING: (
+        "Requests that use the session cookie must send the X-Requested-With header"
+    ),
     ErrorReason.ACCOUNT_DISABLED: "This account is disabled",
     ErrorReason.EMAIL_NOT_VERIFIED: "Confirm your email address before signing in",
     ErrorReason.SUPERUSER_REQUIRED: "Superuser privileges required",

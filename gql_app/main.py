@@ -22,6 +22,7 @@ from gql_app.api.persisted_queries import (
     RedisQueryStorage,
     persisted_query_storage,
 )
+from gql_app.api.refresh_cookie import CSRF_HEADER
 from gql_app.api.request_errors import http_exception_answer
 from gql_app.api.request_log import RequestLog
 from gql_app.api.router import GraphQLEndpoint
@@ -183,7 +184,10 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
+            # The refresh cookie rides only on credentialed requests, and those only from
+            # these origins (never '*': the settings refuse it in this mode).
+            allow_credentials=settings.refresh_token_cookie,
             expose_headers=["X-Request-ID"],
             max_age=600,
         )

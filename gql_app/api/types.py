@@ -4,7 +4,8 @@ from typing import Self
 
 import strawberry
 
-from gql_app.api.context import Info
+from gql_app.api.context import Context, Info
+from gql_app.api.refresh_cookie import hand_over_refresh_token
 from gql_app.crud.users import UserFilter
 from gql_app.models import AuthSession
 from gql_app.models import User as UserModel
@@ -47,18 +48,23 @@ class AuthPayload:
     access_token: str = strawberry.field(
         description="Short-lived JWT to send as 'Authorization: Bearer <token>'."
     )
-    refresh_token: str = strawberry.field(
-        description="Opaque long-lived token for this session; keep it secret."
+    refresh_token: str | None = strawberry.field(
+        description=(
+            "Opaque long-lived token for this session; keep it secret. Null in browser session "
+            "mode (REFRESH_TOKEN_COOKIE), where it travels only in an HttpOnly cookie."
+        )
     )
     token_type: str = strawberry.field(description="Always 'Bearer'.")
     expires_in: int = strawberry.field(description="Seconds until the access token expires.")
     user: UserType = strawberry.field(description="The signed-in account.")
 
     @classmethod
-    def from_tokens(cls, issued: IssuedTokens) -> Self:
+    def from_tokens(cls, issued: IssuedTokens, *, context: Context) -> Self:
+        """The payload for this client; in browser session mode the refresh token goes into
+        its cookie instead."""
         return cls(
             access_token=issued.access_token,
-            refresh_token=issued.refresh_token,
+            refresh_token=hand_over_refresh_token(context, issued),
             token_type="Bearer",  # noqa: S106 - the OAuth token type, not a secret
             expires_in=issued.expires_in,
             user=UserType.from_model(issued.user),

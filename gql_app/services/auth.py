@@ -61,6 +61,8 @@ class IssuedTokens:
     refresh_token: str
     expires_in: int
     user: User
+    # Seconds until the session itself ends: how long the refresh token can serve.
+    session_expires_in: int
 
 
 async def register(
@@ -424,6 +426,7 @@ async def _with_access_token(
         refresh_token=refresh_token,
         expires_in=settings.access_token_expire_seconds,
         user=user,
+        session_expires_in=max(0, int((auth_session.expires_at - now).total_seconds())),
     )
 
 

@@ -28,7 +28,8 @@ async def logout_all(*, session: AsyncSession, viewer: Viewer) -> None:
     await session.commit()
 
 
-async def revoke_session(*, session: AsyncSession, viewer: Viewer, session_id: str) -> None:
+async def revoke_session(*, session: AsyncSession, viewer: Viewer, session_id: str) -> uuid.UUID:
+    """End one of the viewer's sessions; the id of the session revoked."""
     try:
         parsed_id = uuid.UUID(session_id)
     except ValueError as error:
@@ -49,3 +50,4 @@ async def revoke_session(*, session: AsyncSession, viewer: Viewer, session_id: s
         details={"revoked_session_id": str(auth_session.id)},
     )
     await session.commit()
+    return auth_session.id

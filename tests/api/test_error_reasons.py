@@ -94,6 +94,7 @@ FINER_REASONS: dict[ErrorCode, set[ErrorReason]] = {
         ErrorReason.REFRESH_TOKEN_INVALID,
         ErrorReason.REFRESH_TOKEN_REUSED,
         ErrorReason.REFRESH_TOKEN_SUPERSEDED,
+        ErrorReason.REFRESH_TOKEN_MISSING,
         ErrorReason.INVALID_MFA_CODE,
         ErrorReason.MFA_CHALLENGE_INVALID,
         ErrorReason.PASSKEY_CHALLENGE_INVALID,
@@ -107,6 +108,7 @@ FINER_REASONS: dict[ErrorCode, set[ErrorReason]] = {
         ErrorReason.CANNOT_DELETE_OWN_ACCOUNT,
         ErrorReason.REAUTHENTICATION_REQUIRED,
         ErrorReason.MFA_REQUIRED_FOR_ROLE,
+        ErrorReason.CSRF_HEADER_MISSING,
     },
     ErrorCode.CONFLICT: {
         ErrorReason.EMAIL_TAKEN,
@@ -309,6 +311,24 @@ async def a_wrong_password(request: pytest.FixtureRequest) -> Extensions:
 @produces(ErrorReason.REFRESH_TOKEN_INVALID, "gql")
 async def a_made_up_refresh_token(request: pytest.FixtureRequest) -> Extensions:
     return await graphql_error(request, REFRESH_TOKEN, {"refreshToken": "made-up"})
+
+
+@produces(ErrorReason.REFRESH_TOKEN_MISSING, "gql")
+async def a_refresh_with_no_token_and_no_cookie(request: pytest.FixtureRequest) -> Extensions:
+    return await graphql_error(request, "mutation { refreshToken { accessToken } }")
+
+
+@produces(ErrorReason.CSRF_HEADER_MISSING, "test_user")
+async def a_refresh_by_cookie_without_the_csrf_header(
+    request: pytest.FixtureRequest,
+) -> Extensions:
+    user: User = request.getfixturevalue("test_user")
+    async with changed_app(request, refresh_token_cookie=True) as gql:
+        signed_in = await gql(LOGIN, {"input": {"email": user.email, "password": USER_PASSWORD}})
+        assert signed_in.errors == [], signed_in.body
+        cookie = signed_in.headers["set-cookie"].split(";")[0]
+        refused = await gql("mutation { logout }", headers={"cookie": cookie})
+    return the_error(refused.body)
 
 
 @produces(ErrorReason.REFRESH_TOKEN_REUSED, "test_user", "db_session", "async_test_db")

@@ -5,6 +5,7 @@ import strawberry
 from gql_app.api.context import Info
 from gql_app.api.inputs import ChangePasswordInput, ResetPasswordInput, UpdateMeInput
 from gql_app.api.permissions import IsAuthenticated
+from gql_app.api.refresh_cookie import forget_refresh_token
 from gql_app.api.types import UserType
 from gql_app.services import accounts as accounts_service
 from gql_app.services import email_verification as email_verification_service
@@ -80,6 +81,8 @@ class AccountMutation:
             await accounts_service.reset_password(
                 session=session, reset=input.to_domain(), client=info.context.client_info()
             )
+        # Every session of the account ended, whoever's it was, this browser's too.
+        forget_refresh_token(info.context)
         return True
 
     @strawberry.mutation(

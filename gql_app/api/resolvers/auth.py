@@ -54,4 +54,4 @@ class AuthMutation:
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,
             )
-        return AuthPayload.from_tokens(issued)
+        return AuthPayload.from_tokens(issued, context=info.context)

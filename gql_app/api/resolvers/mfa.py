@@ -107,7 +107,7 @@ class MfaMutation:
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,
             )
-        return AuthPayload.from_tokens(issued)
+        return AuthPayload.from_tokens(issued, context=info.context)
 
     @strawberry.mutation(
         description=(

@@ -148,4 +148,4 @@ class PasskeysMutation:
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,
             )
-        return AuthPayload.from_tokens(issued)
+        return AuthPayload.from_tokens(issued, context=info.context)

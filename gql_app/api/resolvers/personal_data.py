@@ -5,6 +5,7 @@ from strawberry.scalars import JSON
 
 from gql_app.api.context import Info
 from gql_app.api.permissions import IsAuthenticated
+from gql_app.api.refresh_cookie import forget_refresh_token
 from gql_app.services import personal_data as personal_data_service
 from gql_app.services import throttling
 
@@ -36,6 +37,7 @@ class PersonalDataMutation:
             )
         # Fields after this one in the document find the session gone, not a deleted user.
         info.context.forget_viewer()
+        forget_refresh_token(info.context)
         return True
 
     @strawberry.mutation(

@@ -4,13 +4,20 @@ import strawberry
 
 from gql_app.api.context import Info
 from gql_app.api.permissions import IsAuthenticated
+from gql_app.api.refresh_cookie import forget_refresh_token, presented_refresh_token
 from gql_app.api.types import AuthPayload, SessionType
 from gql_app.services import auth as auth_service
 from gql_app.services import sessions as sessions_service
 from gql_app.services import throttling
 
 RefreshTokenArgument = Annotated[
-    str, strawberry.argument(description="The refresh token from login or the last refresh.")
+    str | None,
+    strawberry.argument(
+        description=(
+            "The refresh token from login or the last refresh. Leave it out in browser session "
+            "mode: the cookie carries it (with the X-Requested-With header)."
+        )
+    ),
 ]
 
 
@@ -34,24 +41,35 @@ class SessionsMutation:
             "it again later revokes the whole session."
         )
     )
-    async def refresh_token(self, info: Info, refresh_token: RefreshTokenArgument) -> AuthPayload:
+    async def refresh_token(
+        self, info: Info, refresh_token: RefreshTokenArgument = None
+    ) -> AuthPayload:
+        presented = presented_refresh_token(info.context, refresh_token)
         async with info.context.db() as session:
             issued = await throttling.refresh(
                 session=session,
                 settings=info.context.settings,
                 keys=info.context.keys,
-                refresh_token=refresh_token,
+                refresh_token=presented,
                 client=info.context.client_info(),
                 limiter=info.context.rate_limiter,
             )
-        return AuthPayload.from_tokens(issued)
+        return AuthPayload.from_tokens(issued, context=info.context)
 
-    @strawberry.mutation(description="End the session this refresh token belongs to.")
-    async def logout(self, info: Info, refresh_token: RefreshTokenArgument) -> bool:
+    @strawberry.mutation(
+        description=(
+            "End the session this refresh token belongs to (in browser session mode, with no "
+            "argument, this browser's session, whose cookie is cleared)."
+        )
+    )
+    async def logout(self, info: Info, refresh_token: RefreshTokenArgument = None) -> bool:
+        presented = presented_refresh_token(info.context, refresh_token)
         async with info.context.db() as session:
             await auth_service.logout(
-                session=session, refresh_token=refresh_token, client=info.context.client_info()
+                session=session, refresh_token=presented, client=info.context.client_info()
             )
+        if refresh_token is None:
+            forget_refresh_token(info.context)
         return True
 
     @strawberry.mutation(
@@ -62,6 +80,7 @@ class SessionsMutation:
         viewer = await info.context.viewer()
         async with info.context.db() as session:
             await sessions_service.logout_all(session=session, viewer=viewer)
+        forget_refresh_token(info.context)
         return True
 
     @strawberry.mutation(
@@ -75,5 +94,9 @@ class SessionsMutation:
     ) -> bool:
         viewer = await info.context.viewer()
         async with info.context.db() as session:
-            await sessions_service.revoke_session(session=session, viewer=viewer, session_id=id)
+            revoked = await sessions_service.revoke_session(
+                session=session, viewer=viewer, session_id=id
+            )
+        if revoked == viewer.auth_session.id:
+            forget_refresh_token(info.context)
         return True

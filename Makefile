@@ -8,12 +8,13 @@ PYTEST_ARGS := -n auto -m "not faults and not bench_smoke" --cov --cov-report=te
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-dev run test faults downstream lint typecheck schema schema-check lock bench bench-smoke clean
+.PHONY: help install install-dev run test faults downstream lint typecheck web-install web-typecheck schema schema-check lock bench bench-smoke clean
 
 help:
 	@echo "make run     install pinned dependencies, migrate and serve on http://$(HOST):$(PORT)/graphql"
 	@echo "             (make run PORT=8001 HOST=0.0.0.0 to change where; Ctrl+C stops it)"
-	@echo "make test    install pinned dev dependencies; run ruff, mypy and the whole test suite"
+	@echo "make test    install pinned dev dependencies; run ruff, mypy, the web client's type check"
+	@echo "             and the whole test suite"
 	@echo "make faults  stop, freeze and overload servers of its own under the running app"
 	@echo "make downstream  build the wheel, install it in a fresh venv, run examples/downstream-pytest"
 	@echo "make schema  regenerate schema.graphql from the code"
@@ -56,9 +57,20 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
+# The reference web client (examples/web): its packages from the lock file, then its
+# documents checked against schema.graphql, so a schema change that breaks it fails here.
+WEB := examples/web
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+
+web-install: $(WEB)/node_modules/.package-lock.json
+
+web-typecheck: web-install
+	cd $(WEB) && npm run typecheck
+
 # mypy checks beside the tests instead of before them: its quarter of a minute on one core
 # mostly fills the moments the test workers spend waiting. Its report follows the tests'.
-test: lint
+test: lint web-typecheck
 	@mypy_log=$$(mktemp); \
 	echo "$(BIN)/mypy (beside the tests)"; \
 	$(BIN)/mypy > $$mypy_log 2>&1 & mypy_pid=$$!; \

@@ -146,11 +146,21 @@ class LeanLane:
         # Jobs go with whatever answer is sent, the deadline's too, as a route's do.
         tasks = BackgroundTasks()
         # Open until the answer is sent and its jobs have run, as the router's dependency is.
+        sub_response = _no_sub_response()
         async with open_session(session_factory) as session:
             response = await self._endpoint.within_deadline(
-                partial(self._answer, request, checked, session, tasks, response_type),
+                partial(
+                    self._answer,
+                    request,
+                    checked,
+                    session=session,
+                    tasks=tasks,
+                    sub_response=sub_response,
+                    response_type=response_type,
+                ),
                 response_type,
                 deadline=deadline,
+                sub_response=sub_response,
             )
             response.background = tasks
             await response(scope, replay, send)
@@ -220,11 +230,12 @@ class LeanLane:
         self,
         request: Request,
         checked: _Checked,
+        *,
         session: AsyncSession,
         tasks: BackgroundTasks,
+        sub_response: Response,
         response_type: str,
     ) -> Response:
-        sub_response = _no_sub_response()
         context = context_for(
             request, session=session, session_factory=request.app.state.session_factory
         )

@@ -112,9 +112,19 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
         return asyncio.get_running_loop().time() + self._request_timeout
 
     async def within_deadline(
-        self, work: Callable[[], Awaitable[T]], response_type: str, *, deadline: float
+        self,
+        work: Callable[[], Awaitable[T]],
+        response_type: str,
+        *,
+        deadline: float,
+        sub_response: Response | None = None,
     ) -> T | Response:
-        """What the work gives, or the timeout's answer when the deadline passes first."""
+        """What the work gives, or the timeout's answer when the deadline passes first.
+
+        ``sub_response``: the operation's own headers. Its cookies go with the timeout's
+        answer too: each was set after what it stands for had committed (a rotated refresh
+        token; a browser keeping the retired one would later look like a thief).
+        """
         timeout = asyncio.timeout_at(deadline)
         try:
             async with timeout:
@@ -123,7 +133,14 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
             if not timeout.expired():
                 raise
             # What it changed was rolled back with its session, unless it had committed.
-            return _timed_out(self._request_timeout, response_type)
+            answer = _timed_out(self._request_timeout, response_type)
+            if sub_response is not None:
+                answer.headers.raw.extend(
+                    (name, value)
+                    for name, value in sub_response.headers.raw
+                    if name == b"set-cookie"
+                )
+            return answer
 
     def answer(
         self,
@@ -170,6 +187,7 @@ class GraphQLEndpoint(GraphQLRouter[Context, None]):
                 partial(super().run, request, context=context, root_value=root_value),
                 response_type,
                 deadline=deadline,
+                sub_response=context.response,
             )
         except PersistedQueryError as error:
             return persisted_query_refusal(error, response_type)

@@ -4,7 +4,11 @@ import strawberry
 
 from gql_app.api.context import Info
 from gql_app.api.permissions import IsAuthenticated
-from gql_app.api.refresh_cookie import forget_refresh_token, presented_refresh_token
+from gql_app.api.refresh_cookie import (
+    forget_refresh_token,
+    forgetting_an_ended_session,
+    presented_refresh_token,
+)
 from gql_app.api.types import AuthPayload, SessionType
 from gql_app.services import auth as auth_service
 from gql_app.services import sessions as sessions_service
@@ -45,15 +49,17 @@ class SessionsMutation:
         self, info: Info, refresh_token: RefreshTokenArgument = None
     ) -> AuthPayload:
         presented = presented_refresh_token(info.context, refresh_token)
-        async with info.context.db() as session:
-            issued = await throttling.refresh(
-                session=session,
-                settings=info.context.settings,
-                keys=info.context.keys,
-                refresh_token=presented,
-                client=info.context.client_info(),
-                limiter=info.context.rate_limiter,
-            )
+        from_cookie = refresh_token is None
+        with forgetting_an_ended_session(info.context, from_cookie=from_cookie):
+            async with info.context.db() as session:
+                issued = await throttling.refresh(
+                    session=session,
+                    settings=info.context.settings,
+                    keys=info.context.keys,
+                    refresh_token=presented,
+                    client=info.context.client_info(),
+                    limiter=info.context.rate_limiter,
+                )
         return AuthPayload.from_tokens(issued, context=info.context)
 
     @strawberry.mutation(
@@ -64,11 +70,13 @@ class SessionsMutation:
     )
     async def logout(self, info: Info, refresh_token: RefreshTokenArgument = None) -> bool:
         presented = presented_refresh_token(info.context, refresh_token)
-        async with info.context.db() as session:
-            await auth_service.logout(
-                session=session, refresh_token=presented, client=info.context.client_info()
-            )
-        if refresh_token is None:
+        from_cookie = refresh_token is None
+        with forgetting_an_ended_session(info.context, from_cookie=from_cookie):
+            async with info.context.db() as session:
+                await auth_service.logout(
+                    session=session, refresh_token=presented, client=info.context.client_info()
+                )
+        if from_cookie:
             forget_refresh_token(info.context)
         return True
 

@@ -12,6 +12,8 @@ export default defineConfig(({ mode }) => {
     plugins: [react()],
     server: { port: 3000, strictPort: true, proxy },
     preview: { port: 3000, strictPort: true, proxy },
-    build: { outDir: "dist", sourcemap: true },
+    // "hidden": source maps are written (for a crash report's stack) but not referenced from
+    // the bundles, so browsers do not fetch them; serve dist/ without the .map files.
+    build: { outDir: "dist", sourcemap: "hidden" },
   };
 });

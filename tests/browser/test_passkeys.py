@@ -82,7 +82,7 @@ async def _stored_passkeys(base_url: str) -> list[dict[str, Any]]:
     return passkeys
 
 
-async def _add_authenticator(page: Page) -> tuple[CDPSession, str]:
+async def add_authenticator(page: Page) -> tuple[CDPSession, str]:
     cdp = await page.context.new_cdp_session(page)
     await cdp.send("WebAuthn.enable")
     added = await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
@@ -127,7 +127,7 @@ async def test_signs_in_with_a_passkey_added_after_a_password_sign_in(
             lambda message: page_errors.append(message.text) if message.type == "error" else None,
         )
         await page.route(f"{origin}{PAGE_PATH}", serve_page)
-        cdp, authenticator_id = await _add_authenticator(page)
+        cdp, authenticator_id = await add_authenticator(page)
 
         await page.goto(f"{origin}{PAGE_PATH}")
         await page.get_by_label("Email").fill(EMAIL)

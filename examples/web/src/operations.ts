@@ -6,7 +6,6 @@ export const RefreshTokenDocument = graphql(`
   mutation RefreshToken {
     refreshToken {
       accessToken
-      expiresIn
       user {
         id
         email

@@ -1,13 +1,3 @@
-export { authLink, CSRF_HEADER } from "./links";
-export { refreshAccessToken, restoreSession, setRefreshRequest } from "./refresh";
-export {
-  acceptAccess,
-  endSession,
-  getAccessToken,
-  getSession,
-  onSessionChange,
-  useSession,
-  type IssuedAccess,
-  type SessionState,
-  type SessionUser,
-} from "./session";
+export { authLink } from "./links";
+export { restoreSession, setRefreshRequest, withSessionLock } from "./refresh";
+export { acceptAccess, endSession, onSessionChange, useSession, type IssuedAccess } from "./session";

@@ -1,6 +1,6 @@
 // The auth link: every request carries the CSRF header and the in-memory access token; an
-// answer of TOKEN_EXPIRED refreshes once and retries once; an answer saying the session is
-// over signs this tab (and the others) out and goes to /sign-in.
+// answer of TOKEN_EXPIRED refreshes once and retries once (in the same session only); an
+// answer saying the session is over signs this tab (and the others) out and goes to /sign-in.
 //
 //   sessionEndLink -> refreshRetryLink -> headersLink -> (HttpLink)
 //
@@ -12,7 +12,7 @@ import { ErrorLink } from "@apollo/client/link/error";
 import { from, mergeMap, of } from "rxjs";
 import { apiErrors } from "../lib/errors";
 import { refreshAccessToken } from "./refresh";
-import { endSession, getAccessToken } from "./session";
+import { endSession, getAccessToken, getGeneration } from "./session";
 
 declare module "@apollo/client" {
   interface DefaultContext {
@@ -20,17 +20,22 @@ declare module "@apollo/client" {
     gqlAppRefresh?: boolean;
     /** The access token this request was sent with (null: none). */
     accessToken?: string | null;
+    /** The session generation (session.ts) this request was sent in. */
+    sessionGeneration?: number;
+    /** Sent from inside withSessionLock (signing out): a refresh it needs must not queue for the lock. */
+    gqlAppLockHeld?: boolean;
   }
 }
 
 /** The header the API's CSRF guard asks for on cookie-authorised operations; sent always. */
-export const CSRF_HEADER = { "X-Requested-With": "gql-app" } as const;
+const CSRF_HEADER = { "X-Requested-With": "gql-app" } as const;
 
 /**
  * UNAUTHENTICATED reasons that judge what the user just typed or presented (a password, a
  * code, a passkey), not the session: a wrong password given to reauthenticate must not sign
  * anyone out. Every other UNAUTHENTICATED reason (SESSION_ENDED, TOKEN_INVALID,
- * TOKEN_MISSING, REFRESH_TOKEN_*, and any reason added later) means the session is over.
+ * TOKEN_MISSING, logout's REFRESH_TOKEN_MISSING / _INVALID, and any reason added later) means
+ * the session is over. (RefreshToken's own answers are judged in refresh.ts.)
  */
 const CREDENTIAL_REASONS: ReadonlySet<string> = new Set([
   "INVALID_CREDENTIALS",
@@ -50,6 +55,7 @@ const headersLink = new SetContextLink((previous) => {
   const token = previous.gqlAppRefresh === true ? null : getAccessToken();
   return {
     accessToken: token,
+    sessionGeneration: getGeneration(),
     headers: {
       ...(previous["headers"] as Record<string, string> | undefined),
       ...CSRF_HEADER,
@@ -62,19 +68,25 @@ const headersLink = new SetContextLink((previous) => {
 const refreshRetryLink = new ErrorLink(({ error, result, operation, forward }) => {
   if (isRefresh(operation) || result === undefined) return;
   if (!apiErrors(error).some((e) => e.code === "UNAUTHENTICATED" && e.reason === "TOKEN_EXPIRED")) return;
-  const stale = operation.getContext().accessToken ?? null;
+  const { accessToken, sessionGeneration, gqlAppLockHeld } = operation.getContext();
   // ErrorLink hands the retried request's answer straight up, unexamined by this handler:
   // one retry at most.
-  return from(refreshAccessToken(stale, "expired")).pipe(
+  return from(refreshAccessToken(accessToken ?? null, "expired", { lockHeld: gqlAppLockHeld === true })).pipe(
     // No new token: answer the original error. A refused refresh has already ended the
     // session (refresh.ts); a failed one (network, busy server) leaves it to the caller.
-    mergeMap((token) => (token === null ? of(result) : forward(operation))),
+    // Signed out or in anew meanwhile (perhaps as another account): a retry would run as
+    // whoever is signed in now, so answer the original error too.
+    mergeMap((token) => (token === null || getGeneration() !== sessionGeneration ? of(result) : forward(operation))),
   );
 });
 
-/** The final answer (retried or not) says the session is over: forget it, tell the tabs, sign in. */
+/**
+ * The final answer (retried or not) says the session is over: forget it, tell the tabs, sign
+ * in. Not when it speaks of a session this tab has already left (signed out, or in anew, since
+ * the request was sent): that would end the new one.
+ */
 const sessionEndLink = new ErrorLink(({ error, operation }) => {
-  if (isRefresh(operation)) return;
+  if (isRefresh(operation) || operation.getContext().sessionGeneration !== getGeneration()) return;
   const over = apiErrors(error).some(
     (e) => e.code === "UNAUTHENTICATED" && e.reason !== "TOKEN_EXPIRED" && !CREDENTIAL_REASONS.has(e.reason),
   );

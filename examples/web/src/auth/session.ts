@@ -22,9 +22,18 @@ export interface IssuedAccess {
   user: SessionUser;
 }
 
-type Message = { type: "token"; accessToken: string; user: SessionUser } | { type: "signed-out" };
+/** "sign-in": a new session (login, completeLogin, finishPasskeySignIn); "refresh": the same one, rotated. */
+export type AccessKind = "sign-in" | "refresh";
+
+type Message = { type: "token"; kind: AccessKind; accessToken: string; user: SessionUser } | { type: "signed-out" };
 
 let accessToken: string | null = null;
+/**
+ * Bumped whenever the session is replaced: a sign-out (here or in another tab) or a sign-in.
+ * A refresh, or a retry, that started under another generation belongs to a session that is
+ * gone: its answer must not sign this tab back in, nor run as whoever is signed in now.
+ */
+let generation = 0;
 let state: SessionState = { status: "restoring", user: null };
 const listeners = new Set<(previous: SessionState, next: SessionState) => void>();
 const tokenListeners = new Set<() => void>();
@@ -44,6 +53,10 @@ export function getAccessToken(): string | null {
 
 export function getSession(): SessionState {
   return state;
+}
+
+export function getGeneration(): number {
+  return generation;
 }
 
 /** Called on every change; returns the unsubscribe function. */
@@ -72,24 +85,32 @@ function tokenChanged(): void {
   for (const listener of [...tokenListeners]) listener();
 }
 
+// At module level: a new function each render would make React unsubscribe and subscribe again.
+const subscribe = (notify: () => void): (() => void) => onSessionChange(notify);
+const snapshot = (): SessionState => state;
+
 export function useSession(): SessionState {
-  return useSyncExternalStore(
-    (notify) => onSessionChange(notify),
-    () => state,
-  );
+  return useSyncExternalStore(subscribe, snapshot);
 }
 
 function sameUser(a: SessionUser | null, b: SessionUser): boolean {
   return a !== null && a.id === b.id && a.email === b.email && a.isSuperuser === b.isSuperuser;
 }
 
-/** A sign-in or refresh answered: keep its access token, and tell the other tabs. */
-export function acceptAccess(issued: IssuedAccess, options: { broadcast: boolean } = { broadcast: true }): void {
+/** Keep an access token (this tab's, or another tab's), and who it is for. */
+function adopt(issued: IssuedAccess, kind: AccessKind): SessionUser {
+  if (kind === "sign-in") generation += 1;
   accessToken = issued.accessToken;
   tokenChanged();
   const user = { id: issued.user.id, email: issued.user.email, isSuperuser: issued.user.isSuperuser };
   if (state.status !== "signedIn" || !sameUser(state.user, user)) setState({ status: "signedIn", user });
-  if (options.broadcast) channel?.postMessage({ type: "token", accessToken: issued.accessToken, user } satisfies Message);
+  return user;
+}
+
+/** A sign-in or refresh answered: keep its access token, and tell the other tabs. */
+export function acceptAccess(issued: IssuedAccess, kind: AccessKind): void {
+  const user = adopt(issued, kind);
+  channel?.postMessage({ type: "token", kind, accessToken: issued.accessToken, user } satisfies Message);
 }
 
 /**
@@ -98,6 +119,7 @@ export function acceptAccess(issued: IssuedAccess, options: { broadcast: boolean
  */
 export function endSession(options: { broadcast: boolean; redirect: boolean }): void {
   const wasSignedIn = accessToken !== null || state.status === "signedIn";
+  generation += 1;
   accessToken = null;
   tokenChanged();
   if (state.status !== "signedOut") setState({ status: "signedOut", user: null });
@@ -110,7 +132,7 @@ export function endSession(options: { broadcast: boolean; redirect: boolean }): 
 channel?.addEventListener("message", (event: MessageEvent<Message>) => {
   const message = event.data;
   if (message.type === "token") {
-    acceptAccess(message, { broadcast: false });
+    adopt(message, message.kind);
   } else if (message.type === "signed-out") {
     const wasSignedIn = state.status === "signedIn";
     endSession({ broadcast: false, redirect: wasSignedIn });

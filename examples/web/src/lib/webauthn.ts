@@ -8,12 +8,18 @@ export class PasskeyUnavailableError extends Error {
   }
 }
 
-function supported(): boolean {
+/**
+ * Whether this browser, here, can run the ceremonies below: WebAuthn in a secure context, with
+ * the JSON parsers and credential.toJSON(). Pages hide their passkey buttons otherwise, rather
+ * than start a ceremony (and spend a server challenge) that cannot finish.
+ */
+export function passkeysSupported(): boolean {
   return (
     window.isSecureContext &&
-    typeof PublicKeyCredential !== "undefined" &&
+    typeof window.PublicKeyCredential === "function" &&
     typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function" &&
-    typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function"
+    typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function" &&
+    typeof PublicKeyCredential.prototype.toJSON === "function"
   );
 }
 
@@ -24,14 +30,14 @@ function toJSON(credential: Credential | null): unknown {
 
 /** Sign in (or prove a second factor) with a passkey: navigator.credentials.get(). */
 export async function getPasskey(options: unknown): Promise<unknown> {
-  if (!supported()) throw new PasskeyUnavailableError();
+  if (!passkeysSupported()) throw new PasskeyUnavailableError();
   const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options as PublicKeyCredentialRequestOptionsJSON);
   return toJSON(await navigator.credentials.get({ publicKey }));
 }
 
 /** Make a passkey: navigator.credentials.create(). */
 export async function createPasskey(options: unknown): Promise<unknown> {
-  if (!supported()) throw new PasskeyUnavailableError();
+  if (!passkeysSupported()) throw new PasskeyUnavailableError();
   const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options as PublicKeyCredentialCreationOptionsJSON);
   return toJSON(await navigator.credentials.create({ publicKey }));
 }

@@ -1,17 +1,16 @@
 import { useApolloClient } from "@apollo/client/react";
 import { useState, type FormEvent } from "react";
 import { acceptAccess, useSession, type IssuedAccess } from "../auth";
-import { ErrorLine, Labelled } from "../components";
+import { ErrorLine, FieldErrors, Labelled } from "../components";
 import { graphql } from "../gql";
-import { describeError, firstApiError, type ApiError } from "../lib/errors";
-import { describeCeremonyError, getPasskey } from "../lib/webauthn";
+import { describeError, fieldErrors, firstApiError, type ApiError, type FieldError } from "../lib/errors";
+import { describeCeremonyError, getPasskey, passkeysSupported } from "../lib/webauthn";
 import { Link, localPath, navigate, useLocation } from "../router";
 
 const LoginDocument = graphql(`
   mutation Login($input: LoginInput!) {
     login(input: $input) {
       accessToken
-      expiresIn
       user {
         id
         email
@@ -25,7 +24,6 @@ const CompleteLoginDocument = graphql(`
   mutation CompleteLogin($input: CompleteLoginInput!) {
     completeLogin(input: $input) {
       accessToken
-      expiresIn
       user {
         id
         email
@@ -48,7 +46,6 @@ const FinishPasskeySignInDocument = graphql(`
   mutation FinishPasskeySignIn($input: FinishPasskeySignInInput!) {
     finishPasskeySignIn(input: $input) {
       accessToken
-      expiresIn
       user {
         id
         email
@@ -90,10 +87,13 @@ export function SignInPage() {
   const [useRecovery, setUseRecovery] = useState(false);
   const [mfa, setMfa] = useState<MfaStep | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // BAD_USER_INPUT: shown beside the inputs (and then no error line).
+  const [fields, setFields] = useState<Map<string, FieldError[]>>(new Map());
   const [busy, setBusy] = useState(false);
+  const passkeys = passkeysSupported();
 
   function signedIn(issued: IssuedAccess): void {
-    acceptAccess(issued);
+    acceptAccess(issued, "sign-in");
     navigate(localPath(state?.next) ?? "/account", { replace: true });
   }
 
@@ -101,6 +101,7 @@ export function SignInPage() {
   async function attempt(step: () => Promise<IssuedAccess>): Promise<void> {
     setBusy(true);
     setError(null);
+    setFields(new Map());
     try {
       signedIn(await step());
     } catch (caught) {
@@ -113,7 +114,9 @@ export function SignInPage() {
         setUseRecovery(false);
       } else {
         if (first?.reason === "MFA_CHALLENGE_INVALID") setMfa(null); // start over with the password
-        setError(ceremony ?? describeError(caught));
+        const byField = fieldErrors(caught);
+        setFields(byField);
+        setError(byField.size > 0 ? null : (ceremony ?? describeError(caught)));
       }
     } finally {
       setBusy(false);
@@ -148,12 +151,19 @@ export function SignInPage() {
     const { challengeId, options } = mfa.passkeyOptions;
     void attempt(async () => {
       const credential = await getPasskey(options);
-      const { data } = await client.mutate({
-        mutation: CompleteLoginDocument,
-        variables: { input: { challenge: mfa.challenge, factor: { passkey: { challengeId, credential } } } },
-      });
-      if (!data) throw new Error("completeLogin answered no data");
-      return data.completeLogin;
+      try {
+        const { data } = await client.mutate({
+          mutation: CompleteLoginDocument,
+          variables: { input: { challenge: mfa.challenge, factor: { passkey: { challengeId, credential } } } },
+        });
+        if (!data) throw new Error("completeLogin answered no data");
+        return data.completeLogin;
+      } catch (caught) {
+        // The server judged this passkey: its challenge is used, right or wrong, so a second
+        // click could only fail. Hide the button (the code, or "Start over", remain).
+        if (firstApiError(caught) !== undefined) setMfa((step) => (step === null ? null : { ...step, passkeyOptions: null }));
+        throw caught;
+      }
     });
   }
 
@@ -186,19 +196,25 @@ export function SignInPage() {
             <Labelled label="Email">
               <input type="email" autoComplete="username" value={email} onChange={(e) => setEmail(e.target.value)} data-testid="signin-email" required />
             </Labelled>
+            <FieldErrors errors={fields.get("email")} />
             <Labelled label="Password">
               <input type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} data-testid="signin-password" required />
             </Labelled>
+            <FieldErrors errors={fields.get("password")} />
+            {/* A field error on something the form has no input for. */}
+            <FieldErrors errors={[...fields].filter(([f]) => f !== "email" && f !== "password").flatMap(([, e]) => e)} />
             <ErrorLine testId="signin-error">{error}</ErrorLine>
             <button type="submit" disabled={busy} data-testid="signin-submit">
               Sign in
             </button>
           </form>
-          <p>
-            <button type="button" className="secondary" onClick={signInWithPasskey} disabled={busy} data-testid="passkey-signin">
-              Sign in with a passkey
-            </button>
-          </p>
+          {passkeys && (
+            <p>
+              <button type="button" className="secondary" onClick={signInWithPasskey} disabled={busy} data-testid="passkey-signin">
+                Sign in with a passkey
+              </button>
+            </p>
+          )}
           <p>
             <Link to="/reset-password">Forgot your password?</Link> · No account? <Link to="/sign-up">Create one</Link>.
           </p>
@@ -222,6 +238,8 @@ export function SignInPage() {
               autoFocus
             />
           </Labelled>
+          {/* The step has one input: every field error (the code's, the challenge's) goes beside it. */}
+          <FieldErrors errors={[...fields.values()].flat()} />
           <ErrorLine testId="signin-error">{error}</ErrorLine>
           <button type="submit" disabled={busy || code.trim() === ""} data-testid="mfa-submit">
             Continue
@@ -232,12 +250,12 @@ export function SignInPage() {
                 {useRecovery ? "Use the app's code" : "Use a recovery code"}
               </button>
             )}
-            {mfa.methods.includes("PASSKEY") && mfa.passkeyOptions !== null && (
+            {passkeys && mfa.methods.includes("PASSKEY") && mfa.passkeyOptions !== null && (
               <button type="button" className="link" onClick={secondStepWithPasskey} disabled={busy} data-testid="mfa-passkey">
                 Use a passkey
               </button>
             )}
-            <button type="button" className="link" onClick={() => { setMfa(null); setError(null); }}>
+            <button type="button" className="link" onClick={() => { setMfa(null); setError(null); setFields(new Map()); }}>
               Start over
             </button>
           </p>

@@ -11,7 +11,7 @@ import { SessionsSection } from "./Sessions";
 
 // Three queries of their own (Me, MySessions in Sessions.tsx, MyPasskeys in Passkeys.tsx):
 // "Reload" refetches them all at once, three requests side by side.
-export const MeDocument = graphql(`
+const MeDocument = graphql(`
   query Me {
     me {
       id
@@ -19,11 +19,8 @@ export const MeDocument = graphql(`
       fullName
       isVerified
       mfaEnabled
-      createdAt
     }
     myMfa {
-      enabled
-      methods
       recoveryCodesRemaining
     }
   }

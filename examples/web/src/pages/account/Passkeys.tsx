@@ -3,7 +3,7 @@ import { useState } from "react";
 import { ErrorLine, formatDate, Labelled } from "../../components";
 import { graphql } from "../../gql";
 import { describeError } from "../../lib/errors";
-import { createPasskey, describeCeremonyError } from "../../lib/webauthn";
+import { createPasskey, describeCeremonyError, passkeysSupported } from "../../lib/webauthn";
 import { useReauthentication } from "./Reauth";
 
 const MyPasskeysDocument = graphql(`
@@ -100,14 +100,19 @@ export function PasskeysSection({ mfaEnabled }: { mfaEnabled: boolean }) {
           ))}
         </ul>
       )}
-      <div className="inline">
-        <Labelled label="Name (optional)">
-          <input type="text" value={name} maxLength={64} onChange={(e) => setName(e.target.value)} data-testid="passkey-name" />
-        </Labelled>
-        <button type="button" onClick={() => void add()} disabled={busy} data-testid="passkey-add">
-          Add a passkey
-        </button>
-      </div>
+      {/* No ceremony can finish here: offer none (removing a passkey needs no WebAuthn). */}
+      {passkeysSupported() ? (
+        <div className="inline">
+          <Labelled label="Name (optional)">
+            <input type="text" value={name} maxLength={64} onChange={(e) => setName(e.target.value)} data-testid="passkey-name" />
+          </Labelled>
+          <button type="button" onClick={() => void add()} disabled={busy} data-testid="passkey-add">
+            Add a passkey
+          </button>
+        </div>
+      ) : (
+        <p className="hint">This browser cannot add passkeys here (it needs WebAuthn's JSON methods and a secure context).</p>
+      )}
       <ErrorLine>{ceremonyError ?? reauth.error}</ErrorLine>
       {reauth.panel}
     </section>

@@ -3,12 +3,12 @@
 A single-page app that keeps a refresh token where its JavaScript can read it hands it to
 any script injected into the page. In this mode the token is written only into a cookie
 that scripts cannot read, and ``refreshToken`` and ``logout`` read it from there when they
-are called without their argument.
+are called without their argument. The mode is the deployment's: every client of it gets
+``refreshToken: null``.
 
 The cookie:
 - ``HttpOnly``, so no script reads it; ``Secure``, except for http://localhost and
   http://127.0.0.1 in development (a newcomer's frontend on plain HTTP).
-- The mode is the deployment's: every client of it gets ``refreshToken: null``.
 - ``SameSite=Strict``: it is only ever needed by requests the app's own pages make, never
   by a navigation arriving from another site, so no cross-site request carries it at all
   (Lax would still send it with top-level GET navigations from other sites).

@@ -46,7 +46,20 @@ COOKIE = "refresh_token"
 CSRF_HEADER = "X-Requested-With"
 
 
-class _AppFiles(SimpleHTTPRequestHandler):
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def send_html(self, html: str) -> None:
+        body = html.encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _AppFiles(_QuietHandler):
     """The built app: its files, and index.html for every path it routes itself, pointed at
     the API by the meta tag the app reads its address from (examples/web/src/config.ts)."""
 
@@ -59,32 +72,16 @@ class _AppFiles(SimpleHTTPRequestHandler):
             return
         index = (Path(self.directory) / "index.html").read_text()
         meta = f'<meta name="gql-app-graphql-url" content="{self.graphql_url}">'
-        body = index.replace("<head>", f"<head>{meta}", 1).encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.send_html(index.replace("<head>", f"<head>{meta}", 1))
 
 
-class _OtherSite(SimpleHTTPRequestHandler):
+class _OtherSite(_QuietHandler):
     """A page of another site: whatever HTML the test puts in ``html``."""
 
     html = ""
 
     def do_GET(self) -> None:
-        body = self.html.encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.send_html(self.html)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ The cookie:
   the ``__Host-`` prefix (which needs ``Path=/``); ``__Secure-`` keeps the guarantee that
   only a secure page can have set it, but not that this host did: a page of a sibling
   subdomain may set one for the parent domain. Two cookies of the name therefore count as
-  none (see ``presented_refresh_token``).
+  none (see ``_cookie_token``).
 - ``Max-Age`` the session's remaining life, renewed with every rotation.
 
 The cookie authorises only these two operations. Each of them also needs the
@@ -47,11 +47,26 @@ _ENDED = frozenset(
 )
 
 
-def presented_refresh_token(context: Context, argument: str | None) -> str:
-    """The refresh token the request presents: its argument, else (in browser session mode)
-    its cookie, which counts only with the CSRF header."""
-    if argument is not None:
-        return argument
+@contextmanager
+def presented_refresh_token(context: Context, argument: str | None) -> Iterator[str]:
+    """The refresh token the request presents, for the block that uses it: its argument,
+    else (in browser session mode) its cookie, which counts only with the CSRF header.
+
+    If the block finds the cookie's session over (revoked, replayed, unknown), the cookie
+    goes with the refusal. A superseded token is left: another tab's answer may already
+    have set its successor.
+    """
+    from_cookie = argument is None
+    token = argument if argument is not None else _cookie_token(context)
+    try:
+        yield token
+    except AuthenticationError as error:
+        if from_cookie and error.reason in _ENDED:
+            forget_refresh_token(context)
+        raise
+
+
+def _cookie_token(context: Context) -> str:
     if not context.settings.refresh_token_cookie:
         raise AuthenticationError(ErrorReason.REFRESH_TOKEN_MISSING)
     request = context.http_request
@@ -67,19 +82,6 @@ def presented_refresh_token(context: Context, argument: str | None) -> str:
         # leave theirs.
         raise AuthenticationError(ErrorReason.REFRESH_TOKEN_INVALID)
     return tokens[0]
-
-
-@contextmanager
-def forgetting_an_ended_session(context: Context, *, from_cookie: bool) -> Iterator[None]:
-    """Around a use of the presented refresh token: if it was the cookie's and the session
-    turns out to be over (revoked, replayed, unknown), the cookie goes with the refusal.
-    A superseded token is left: another tab's answer may already have set its successor."""
-    try:
-        yield
-    except AuthenticationError as error:
-        if from_cookie and error.reason in _ENDED:
-            forget_refresh_token(context)
-        raise
 
 
 def hand_over_refresh_token(context: Context, issued: IssuedTokens) -> str | None:

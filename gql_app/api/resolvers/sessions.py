@@ -4,11 +4,7 @@ import strawberry
 
 from gql_app.api.context import Info
 from gql_app.api.permissions import IsAuthenticated
-from gql_app.api.refresh_cookie import (
-    forget_refresh_token,
-    forgetting_an_ended_session,
-    presented_refresh_token,
-)
+from gql_app.api.refresh_cookie import forget_refresh_token, presented_refresh_token
 from gql_app.api.types import AuthPayload, SessionType
 from gql_app.services import auth as auth_service
 from gql_app.services import sessions as sessions_service
@@ -48,9 +44,7 @@ class SessionsMutation:
     async def refresh_token(
         self, info: Info, refresh_token: RefreshTokenArgument = None
     ) -> AuthPayload:
-        presented = presented_refresh_token(info.context, refresh_token)
-        from_cookie = refresh_token is None
-        with forgetting_an_ended_session(info.context, from_cookie=from_cookie):
+        with presented_refresh_token(info.context, refresh_token) as presented:
             async with info.context.db() as session:
                 issued = await throttling.refresh(
                     session=session,
@@ -69,14 +63,12 @@ class SessionsMutation:
         )
     )
     async def logout(self, info: Info, refresh_token: RefreshTokenArgument = None) -> bool:
-        presented = presented_refresh_token(info.context, refresh_token)
-        from_cookie = refresh_token is None
-        with forgetting_an_ended_session(info.context, from_cookie=from_cookie):
+        with presented_refresh_token(info.context, refresh_token) as presented:
             async with info.context.db() as session:
                 await auth_service.logout(
                     session=session, refresh_token=presented, client=info.context.client_info()
                 )
-        if from_cookie:
+        if refresh_token is None:
             forget_refresh_token(info.context)
         return True
 

@@ -251,6 +251,17 @@ async def _retried_after_one_refresh(page: Page, traffic: Traffic, mark: int) ->
     return sent
 
 
+async def _a_signed_in_browser(
+    browser: Browser, deployment: Deployment
+) -> tuple[BrowserContext, Page, Traffic]:
+    """A new browser (context) with a tab that signed up and then in."""
+    context = await browser.new_context(viewport={"width": 1000, "height": 800})
+    page, traffic = await _page(context, deployment)
+    await _sign_up(page, deployment)
+    await _sign_in(page, deployment)
+    return context, page, traffic
+
+
 async def _sign_up(page: Page, deployment: Deployment, *, name: str | None = None) -> None:
     await page.goto(f"{deployment.app_origin}/sign-up")
     await page.get_by_test_id("signup-email").fill(EMAIL)
@@ -382,10 +393,7 @@ async def test_tabs_that_find_the_token_expired_together_refresh_once_between_th
     tmp_path: Path, browser: Browser, postgres_url: str, web_build: Path
 ) -> None:
     async with deployed(tmp_path, postgres_url, web_build) as deployment:
-        context = await browser.new_context()
-        first, first_traffic = await _page(context, deployment)
-        await _sign_up(first, deployment)
-        await _sign_in(first, deployment)
+        context, first, first_traffic = await _a_signed_in_browser(browser, deployment)
         # A second tab of the same browser: it has the cookie, and restores the session
         # from it (the first tab adopts the token that restore broadcasts).
         second, second_traffic = await _page(context, deployment)
@@ -415,11 +423,8 @@ async def test_second_factors_and_passkeys_through_the_app(
     tmp_path: Path, browser: Browser, artifacts_dir: Path, postgres_url: str, web_build: Path
 ) -> None:
     async with deployed(tmp_path, postgres_url, web_build) as deployment:
-        context = await browser.new_context(viewport={"width": 1000, "height": 800})
-        page, traffic = await _page(context, deployment)
+        context, page, traffic = await _a_signed_in_browser(browser, deployment)
         cdp, authenticator_id = await add_authenticator(page)
-        await _sign_up(page, deployment)
-        await _sign_in(page, deployment)
 
         # The authenticator app, from the enrolment's secret (what the QR code carries).
         await page.get_by_test_id("mfa-start").click()
@@ -537,10 +542,7 @@ async def test_another_site_cannot_use_the_refresh_cookie(
     tmp_path: Path, browser: Browser, postgres_url: str, web_build: Path
 ) -> None:
     async with deployed(tmp_path, postgres_url, web_build) as deployment:
-        context = await browser.new_context()
-        page, _ = await _page(context, deployment)
-        await _sign_up(page, deployment)
-        await _sign_in(page, deployment)
+        context, page, _ = await _a_signed_in_browser(browser, deployment)
         cookie = (await _refresh_cookie(context, deployment))["value"]
         graphql = f"{deployment.api_origin}/graphql"
 
